@@ -1,0 +1,3 @@
+"""tfllm: Keras 3 layers, apps and TF Serving exports for language models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Exports, model server and client speaking the TF Serving API."""
