@@ -1,0 +1,306 @@
+"""Transformer decoder block: causal self-attention, optional cross-attention, feed-forward."""
+
+import keras
+from keras import ops
+
+from tfllm.layers._block_utils import (
+    clone_initializer,
+    copy_sublayer_weights,
+    head_dim_for,
+    validate_block_args,
+)
+from tfllm.layers.masks import combine_masks, compute_causal_mask, merge_padding_and_attention_mask
+from tfllm.layers.multi_head_attention import MultiHeadAttention
+
+
+@keras.saving.register_keras_serializable(package="tfllm")
+class TransformerDecoderBlock(keras.layers.Layer):
+    """Transformer decoder block with key/value caches for incremental decoding.
+
+    Mirrors `keras_hub.layers.TransformerDecoder` (same arguments, call
+    arguments, return conventions and numbers) on top of
+    `tfllm.layers.MultiHeadAttention`. The block has cross-attention when it is
+    first called (built) with an `encoder_sequence`; a block built without one
+    is decoder-only (GPT style), and the choice cannot change afterwards.
+
+    Args:
+        intermediate_dim: hidden size of the feed-forward network.
+        num_heads: number of attention heads; head size is `hidden // num_heads`.
+        dropout: dropout rate of attention probabilities and residual branches.
+        activation: activation of the feed-forward network.
+        layer_norm_epsilon: epsilon of the layer normalizations.
+        kernel_initializer: initializer of dense and attention kernels.
+        bias_initializer: initializer of dense and attention biases.
+        normalize_first: pre-layer-norm if `True`, post-layer-norm if `False`.
+        **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        decoder_sequence: `(batch, length, hidden)`.
+        encoder_sequence: `(batch, encoder_length, encoder_hidden)`; required
+            for a block with cross-attention unless a `cross_attention_cache`
+            is passed with `cross_attention_cache_update_index=None`.
+        decoder_padding_mask: `(batch, length)`; defaults to the Keras mask
+            of `decoder_sequence`.
+        decoder_attention_mask: `(batch, length, length)`.
+        encoder_padding_mask: `(batch, encoder_length)`; defaults to the Keras
+            mask of `encoder_sequence`.
+        encoder_attention_mask: `(batch, length, encoder_length)`.
+        self_attention_cache: `(batch, 2, max_length, num_heads, head_dim)`.
+        self_attention_cache_update_index: where the current tokens go in
+            `self_attention_cache` (their position in the sequence).
+        cross_attention_cache: `(batch, 2, encoder_length, num_heads, head_dim)`.
+        cross_attention_cache_update_index: `0` to fill the cross cache from
+            `encoder_sequence`, `None` to reuse it.
+        use_causal_mask: whether token `i` only sees tokens `<= i`.
+        training: whether dropout is active.
+
+    Returns:
+        `outputs`; `(outputs, self_attention_cache)` with a self cache and no
+        cross-attention; `(outputs, self_attention_cache, cross_attention_cache)`
+        with both caches.
+
+    Example:
+
+    >>> block = TransformerDecoderBlock(intermediate_dim=32, num_heads=2)
+    >>> block(np.zeros((1, 4, 8), "float32")).shape
+    TensorShape([1, 4, 8])
+    """
+
+    def __init__(
+        self,
+        intermediate_dim,
+        num_heads,
+        dropout=0,
+        activation="relu",
+        layer_norm_epsilon=1e-05,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        normalize_first=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        validate_block_args(intermediate_dim, num_heads, dropout, layer_norm_epsilon)
+        self.intermediate_dim = intermediate_dim
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.normalize_first = normalize_first
+        self.supports_masking = True
+
+    def _initializers(self):
+        return {
+            "kernel_initializer": clone_initializer(self.kernel_initializer),
+            "bias_initializer": clone_initializer(self.bias_initializer),
+        }
+
+    def _layer_norm(self, name, shape):
+        layer = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
+        )
+        layer.build(shape)
+        return layer
+
+    def _dropout(self, name):
+        return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
+
+    def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
+        hidden_dim = decoder_sequence_shape[-1]
+        head_dim = head_dim_for(hidden_dim, self.num_heads)
+        self.self_attention = MultiHeadAttention(
+            num_heads=self.num_heads,
+            key_dim=head_dim,
+            dropout=self.dropout,
+            dtype=self.dtype_policy,
+            name="self_attention",
+            **self._initializers(),
+        )
+        self.self_attention.build(decoder_sequence_shape, decoder_sequence_shape)
+        self.self_attention_layer_norm = self._layer_norm(
+            "self_attention_layer_norm", decoder_sequence_shape
+        )
+        self.self_attention_dropout = self._dropout("self_attention_dropout")
+
+        self.cross_attention = None
+        if encoder_sequence_shape is not None:
+            self.cross_attention = MultiHeadAttention(
+                num_heads=self.num_heads,
+                key_dim=head_dim,
+                dropout=self.dropout,
+                dtype=self.dtype_policy,
+                name="cross_attention",
+                **self._initializers(),
+            )
+            self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
+            self.cross_attention_layer_norm = self._layer_norm(
+                "cross_attention_layer_norm", decoder_sequence_shape
+            )
+            self.cross_attention_dropout = self._dropout("cross_attention_dropout")
+
+        self.feedforward_intermediate_dense = keras.layers.Dense(
+            self.intermediate_dim,
+            activation=self.activation,
+            dtype=self.dtype_policy,
+            name="feedforward_intermediate_dense",
+            **self._initializers(),
+        )
+        self.feedforward_intermediate_dense.build(decoder_sequence_shape)
+        self.feedforward_output_dense = keras.layers.Dense(
+            hidden_dim,
+            dtype=self.dtype_policy,
+            name="feedforward_output_dense",
+            **self._initializers(),
+        )
+        self.feedforward_output_dense.build(
+            tuple(decoder_sequence_shape[:-1]) + (self.intermediate_dim,)
+        )
+        self.feedforward_layer_norm = self._layer_norm("feedforward_layer_norm", decoder_sequence_shape)
+        self.feedforward_dropout = self._dropout("feedforward_dropout")
+        self.built = True
+
+    def _check_call_args(self, encoder_sequence, self_cache, cross_cache, cross_index):
+        has_cross = self.cross_attention is not None
+        if not has_cross and (encoder_sequence is not None or cross_cache is not None):
+            raise ValueError(
+                "This block was built without cross-attention; call it on the decoder "
+                "sequence only, or build it with `block(decoder_sequence, encoder_sequence)`. "
+                "Received: encoder_sequence or cross_attention_cache"
+            )
+        if has_cross:
+            if encoder_sequence is None and (cross_cache is None or cross_index is not None):
+                raise ValueError(
+                    "This block has cross-attention: pass `encoder_sequence`, or a filled "
+                    "`cross_attention_cache` with `cross_attention_cache_update_index=None`. "
+                    "Received: encoder_sequence=None"
+                )
+            if (self_cache is None) != (cross_cache is None):
+                raise ValueError(
+                    "With cross-attention, `self_attention_cache` and `cross_attention_cache` "
+                    "must be both set or both None. Received: "
+                    f"self_attention_cache is None={self_cache is None}, "
+                    f"cross_attention_cache is None={cross_cache is None}"
+                )
+
+    def call(
+        self,
+        decoder_sequence,
+        encoder_sequence=None,
+        decoder_padding_mask=None,
+        decoder_attention_mask=None,
+        encoder_padding_mask=None,
+        encoder_attention_mask=None,
+        self_attention_cache=None,
+        self_attention_cache_update_index=None,
+        cross_attention_cache=None,
+        cross_attention_cache_update_index=None,
+        use_causal_mask=True,
+        training=None,
+    ):
+        self._check_call_args(
+            encoder_sequence, self_attention_cache, cross_attention_cache, cross_attention_cache_update_index
+        )
+        self_mask = merge_padding_and_attention_mask(
+            decoder_sequence, decoder_padding_mask, decoder_attention_mask
+        )
+        if use_causal_mask:
+            key_length = ops.shape(decoder_sequence)[1]
+            if self_attention_cache is not None:
+                key_length = ops.shape(self_attention_cache)[2]
+            index = self_attention_cache_update_index
+            causal_mask = compute_causal_mask(
+                ops.shape(decoder_sequence)[1], key_length, 0 if index is None else index
+            )
+            self_mask = combine_masks(self_mask, causal_mask)
+
+        x = decoder_sequence
+        residual = x
+        if self.normalize_first:
+            x = self.self_attention_layer_norm(x)
+        x = self.self_attention(
+            x,
+            x,
+            attention_mask=self_mask,
+            cache=self_attention_cache,
+            cache_update_index=self_attention_cache_update_index,
+            training=training,
+        )
+        if self_attention_cache is not None:
+            x, self_attention_cache = x
+        x = self.self_attention_dropout(x, training=training) + residual
+        if not self.normalize_first:
+            x = self.self_attention_layer_norm(x)
+
+        if self.cross_attention is not None:
+            cross_mask = merge_padding_and_attention_mask(
+                encoder_sequence, encoder_padding_mask, encoder_attention_mask
+            )
+            residual = x
+            if self.normalize_first:
+                x = self.cross_attention_layer_norm(x)
+            x = self.cross_attention(
+                x,
+                x if encoder_sequence is None else encoder_sequence,
+                attention_mask=cross_mask,
+                cache=cross_attention_cache,
+                cache_update_index=cross_attention_cache_update_index,
+                training=training,
+            )
+            if cross_attention_cache is not None:
+                x, cross_attention_cache = x
+            x = self.cross_attention_dropout(x, training=training) + residual
+            if not self.normalize_first:
+                x = self.cross_attention_layer_norm(x)
+
+        residual = x
+        if self.normalize_first:
+            x = self.feedforward_layer_norm(x)
+        x = self.feedforward_output_dense(self.feedforward_intermediate_dense(x))
+        x = self.feedforward_dropout(x, training=training) + residual
+        if not self.normalize_first:
+            x = self.feedforward_layer_norm(x)
+
+        if self_attention_cache is None:
+            return x
+        if self.cross_attention is not None:
+            return x, self_attention_cache, cross_attention_cache
+        return x, self_attention_cache
+
+    def load_keras_hub_weights(self, layer):
+        """Copies the weights of a built `keras_hub.layers.TransformerDecoder`.
+
+        Both layers must have been built on the same shapes (with or without
+        an encoder sequence).
+        """
+        names = {
+            "self_attention": "_self_attention_layer",
+            "self_attention_layer_norm": "_self_attention_layer_norm",
+            "feedforward_intermediate_dense": "_feedforward_intermediate_dense",
+            "feedforward_output_dense": "_feedforward_output_dense",
+            "feedforward_layer_norm": "_feedforward_layer_norm",
+        }
+        if self.cross_attention is not None:
+            names.update(
+                {
+                    "cross_attention": "_cross_attention_layer",
+                    "cross_attention_layer_norm": "_cross_attention_layer_norm",
+                }
+            )
+        copy_sublayer_weights(self, layer, names)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "intermediate_dim": self.intermediate_dim,
+                "num_heads": self.num_heads,
+                "dropout": self.dropout,
+                "activation": keras.activations.serialize(self.activation),
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "normalize_first": self.normalize_first,
+            }
+        )
+        return config
