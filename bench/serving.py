@@ -1,0 +1,228 @@
+"""Serving benchmark: gRPC overhead over an in-process call, and what batching buys.
+
+Builds a small WordPiece text classifier (vocabulary from SST-2 sentences when
+TFLLM_DATA_DIR has them, 2 Transformer blocks, 64 tokens), exports it, then:
+
+1. latency of batch-1 `serving_default` calls in this process (the reference)
+   and of batch-1 gRPC Predict calls through `ServingClient` to
+   `python -m tfllm.serving serve` in a separate process (batching off);
+2. requests/s of 32 concurrent clients sending batch-1 requests, against the
+   server with batching off, then on.
+
+Prints ONE JSON line: grpc_p50_overhead_ms (p50 gRPC - p50 in-process),
+grpc_p99_ms, batching_throughput_ratio (batching on / off), and raw figures.
+
+    .venv/bin/python bench/serving.py [--seconds 8] [--clients 32]
+"""
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def load_sentences(limit):
+    data_dir = os.environ.get("TFLLM_DATA_DIR", os.path.join(ROOT, "..", "shared", "data"))
+    path = os.path.join(data_dir, "sst2", "train.tsv")
+    if not os.path.exists(path):
+        from tfllm.serving.demo import SENTENCES
+
+        return list(SENTENCES) * (limit // len(SENTENCES) + 1), "demo sentences"
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        sentences = [row["sentence"] for _, row in zip(range(limit), rows)]
+    return sentences, "sst2/train.tsv"
+
+
+def percentile_ms(samples, q):
+    return float(np.percentile(np.asarray(samples) * 1000.0, q))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(base_path, batching_file=None):
+    port = free_port()
+    command = [
+        sys.executable, "-m", "tfllm.serving", "serve", "--model_name=bench",
+        f"--model_base_path={base_path}", f"--port={port}", "--file_system_poll_wait_seconds=0",
+    ]
+    if batching_file:
+        command += ["--enable_batching", f"--batching_parameters_file={batching_file}"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return process, f"127.0.0.1:{port}"
+
+
+def stop_server(process):
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def throughput(target, texts, clients, seconds):
+    """Requests/s of `clients` concurrent closed-loop clients sending batch-1 Predicts.
+
+    The load comes from asyncio gRPC calls with prebuilt requests: on a
+    machine this small, client threads would eat the CPU the server needs.
+    """
+    import asyncio
+
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from tfllm.serving import protocol
+
+    requests = []
+    for text in texts:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "bench"
+        request.inputs["text"].CopyFrom(protocol.to_tensor_proto([text]))
+        requests.append(request)
+
+    async def run():
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            counts = [0] * clients
+            stop = asyncio.Event()
+
+            async def client(i):
+                while not stop.is_set():
+                    await stub.Predict(requests[(i * 997 + counts[i]) % len(requests)], timeout=60)
+                    counts[i] += 1
+
+            tasks = [asyncio.create_task(client(i)) for i in range(clients)]
+            began = time.perf_counter()
+            await asyncio.sleep(seconds)
+            stop.set()
+            await asyncio.gather(*tasks)  # A failed request raises here: never hidden.
+            return sum(counts) / (time.perf_counter() - began)
+
+    return asyncio.run(run())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each throughput run")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients")
+    parser.add_argument("--latency_requests", type=int, default=500)
+    parser.add_argument("--max_batch_size", type=int, default=32)
+    parser.add_argument("--batch_timeout_micros", type=int, default=10000)
+    parser.add_argument("--num_batch_threads", type=int, default=1)
+    parser.add_argument("--sequence_length", type=int, default=64)
+    parser.add_argument("--hidden_dim", type=int, default=64)
+    parser.add_argument("--num_layers", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    from tfllm.serving.client import ServingClient
+    from tfllm.serving.demo import TextClassifier, build_vocabulary
+    from tfllm.serving.export import export_saved_model
+
+    sentences, source = load_sentences(5000)
+    texts = sentences[-1000:]
+    workdir = tempfile.mkdtemp(prefix="tfllm-bench-serving-")
+    base_path = os.path.join(workdir, "bench")
+    model = TextClassifier(build_vocabulary(sentences[:4000], max_size=4000),
+                           sequence_length=args.sequence_length, hidden_dim=args.hidden_dim,
+                           num_layers=args.num_layers, seed=0)
+    export_saved_model(model, base_path, {"serving_default": model.serve},
+                       warmup_inputs={"text": texts[:4]})
+    fn = tf.saved_model.load(os.path.join(base_path, "1")).signatures["serving_default"]
+
+    def call(i):
+        return {k: v.numpy() for k, v in fn(text=tf.constant([texts[i % len(texts)]])).items()}
+
+    batch32 = tf.constant(texts[:32])
+    for _ in range(5):
+        fn(text=batch32)
+    t = time.perf_counter()
+    for _ in range(50):
+        fn(text=batch32)
+    local_batch32_ms = (time.perf_counter() - t) / 50 * 1000
+
+    server, target = start_server(base_path)
+    try:
+        client = ServingClient(target, timeout=60, retries=120, backoff=0.5)
+        for i in range(50):  # Waits for the server, then warms both paths.
+            client.predict("bench", {"text": [texts[i]]})
+            call(i)
+        # Interleaved, so both paths see the same background load.
+        local, remote = [], []
+        for i in range(args.latency_requests):
+            text = texts[i % len(texts)]
+            t = time.perf_counter()
+            call(i)
+            local.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            client.predict("bench", {"text": [text]})
+            remote.append(time.perf_counter() - t)
+        client.close()
+        rps_off = throughput(target, texts, args.clients, args.seconds)
+    finally:
+        stop_server(server)
+
+    batching_file = os.path.join(workdir, "batching.config")
+    with open(batching_file, "w") as f:
+        f.write(f"max_batch_size {{ value: {args.max_batch_size} }}\n"
+                f"batch_timeout_micros {{ value: {args.batch_timeout_micros} }}\n"
+                f"num_batch_threads {{ value: {args.num_batch_threads} }}\n")
+    server, target = start_server(base_path, batching_file)
+    try:
+        client = ServingClient(target, timeout=60, retries=120, backoff=0.5)
+        for i in range(20):
+            client.predict("bench", {"text": [texts[i]]})
+        client.close()
+        rps_on = throughput(target, texts, args.clients, args.seconds)
+    finally:
+        stop_server(server)
+
+    shutil.rmtree(workdir, ignore_errors=True)
+    result = {
+        "grpc_p50_overhead_ms": round(percentile_ms(remote, 50) - percentile_ms(local, 50), 3),
+        "grpc_p99_ms": round(percentile_ms(remote, 99), 3),
+        "batching_throughput_ratio": round(rps_on / rps_off, 2),
+        "grpc_p50_ms": round(percentile_ms(remote, 50), 3),
+        "in_process_p50_ms": round(percentile_ms(local, 50), 3),
+        "in_process_p99_ms": round(percentile_ms(local, 99), 3),
+        "in_process_batch32_ms": round(local_batch32_ms, 3),
+        "grpc_p99_over_in_process_p99": round(percentile_ms(remote, 99) / percentile_ms(local, 99), 2),
+        "grpc_p50_over_in_process_p50": round(percentile_ms(remote, 50) / percentile_ms(local, 50), 2),
+        "rps_batching_off": round(rps_off, 1),
+        "rps_batching_on": round(rps_on, 1),
+        "clients": args.clients,
+        "max_batch_size": args.max_batch_size,
+        "batch_timeout_micros": args.batch_timeout_micros,
+        "num_batch_threads": args.num_batch_threads,
+        "model": {"sequence_length": args.sequence_length, "hidden_dim": args.hidden_dim,
+                  "num_layers": args.num_layers},
+        "latency_requests": args.latency_requests,
+        "texts": source,
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,327 @@
+"""Wire formats shared by the model server and its clients.
+
+`TensorProto` <-> numpy conversion, TF Serving's REST JSON encoding of tensors,
+and `ServingError`, a status code plus message that maps to gRPC and HTTP the
+way TF Serving maps it. No model code and no TensorFlow runtime is needed
+here: only numpy and the protobuf messages.
+"""
+
+import base64
+
+import grpc
+import numpy as np
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+
+# HTTP statuses TF Serving's REST API answers with, per gRPC code.
+_HTTP_STATUS = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 413,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+_CODE_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
+_CODE_BY_HTTP = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    404: grpc.StatusCode.NOT_FOUND,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    501: grpc.StatusCode.UNIMPLEMENTED,
+    503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+
+class ServingError(Exception):
+    """A request failed with a gRPC status `code` and a one-line `message`."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def http_status(self):
+        return _HTTP_STATUS.get(self.code, 500)
+
+    @classmethod
+    def from_code_value(cls, value, message):
+        """Builds the error from a numeric status code (TensorFlow's and gRPC's agree)."""
+        return cls(_CODE_BY_VALUE.get(value, grpc.StatusCode.UNKNOWN), message)
+
+    @classmethod
+    def from_http(cls, status, message):
+        return cls(_CODE_BY_HTTP.get(status, grpc.StatusCode.INTERNAL), message)
+
+    def __str__(self):
+        return f"{self.code.name}: {self.message}"
+
+
+def code_name(value):
+    """'OK', 'NOT_FOUND', ... for a numeric status code."""
+    return _CODE_BY_VALUE.get(value, grpc.StatusCode.UNKNOWN).name
+
+
+def invalid(message):
+    return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def not_found(message):
+    return ServingError(grpc.StatusCode.NOT_FOUND, message)
+
+
+# ---------------------------------------------------------------------------
+# TensorProto <-> numpy.
+
+_NUMPY = {
+    types_pb2.DT_FLOAT: np.float32,
+    types_pb2.DT_DOUBLE: np.float64,
+    types_pb2.DT_HALF: np.float16,
+    types_pb2.DT_INT8: np.int8,
+    types_pb2.DT_INT16: np.int16,
+    types_pb2.DT_INT32: np.int32,
+    types_pb2.DT_INT64: np.int64,
+    types_pb2.DT_UINT8: np.uint8,
+    types_pb2.DT_UINT16: np.uint16,
+    types_pb2.DT_UINT32: np.uint32,
+    types_pb2.DT_UINT64: np.uint64,
+    types_pb2.DT_BOOL: np.bool_,
+}
+_DTYPE = {np.dtype(v): k for k, v in _NUMPY.items()}
+# Which repeated field holds the values when `tensor_content` is empty.
+_VAL_FIELD = {
+    types_pb2.DT_FLOAT: "float_val",
+    types_pb2.DT_DOUBLE: "double_val",
+    types_pb2.DT_HALF: "half_val",
+    types_pb2.DT_INT8: "int_val",
+    types_pb2.DT_INT16: "int_val",
+    types_pb2.DT_INT32: "int_val",
+    types_pb2.DT_UINT8: "int_val",
+    types_pb2.DT_UINT16: "int_val",
+    types_pb2.DT_INT64: "int64_val",
+    types_pb2.DT_UINT32: "uint32_val",
+    types_pb2.DT_UINT64: "uint64_val",
+    types_pb2.DT_BOOL: "bool_val",
+}
+
+
+def dtype_name(dtype_enum):
+    """'DT_STRING' style name of a DataType enum value."""
+    return types_pb2.DataType.Name(dtype_enum)
+
+
+def describe_dtype(np_dtype):
+    """'DT_FLOAT' style name of a numpy dtype (object arrays hold strings)."""
+    np_dtype = np.dtype(np_dtype)
+    if np_dtype == object or np_dtype.kind in "SU":
+        return "DT_STRING"
+    return dtype_name(_DTYPE[np_dtype]) if np_dtype in _DTYPE else str(np_dtype)
+
+
+def numpy_dtype(dtype_enum):
+    """The numpy dtype holding a DataType (object for DT_STRING)."""
+    if dtype_enum == types_pb2.DT_STRING:
+        return np.dtype(object)
+    if dtype_enum not in _NUMPY:
+        raise invalid(f"unsupported tensor dtype {dtype_name(dtype_enum)}")
+    return np.dtype(_NUMPY[dtype_enum])
+
+
+def to_ndarray(proto):
+    """Returns a `TensorProto` as a numpy array (bytes objects for DT_STRING)."""
+    shape = [d.size for d in proto.tensor_shape.dim]
+    size = int(np.prod(shape, dtype=np.int64))
+    if proto.dtype == types_pb2.DT_STRING:
+        values = list(proto.string_val)
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+    else:
+        dtype = numpy_dtype(proto.dtype)
+        if proto.tensor_content:
+            return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape).copy()
+        values = getattr(proto, _VAL_FIELD[proto.dtype])
+        if proto.dtype == types_pb2.DT_HALF:
+            array = np.asarray(values, dtype=np.uint16).view(np.float16)
+        else:
+            array = np.asarray(values, dtype=dtype)
+    if array.size == size:
+        return array.reshape(shape)
+    # A TensorProto may list fewer values than its shape holds: the last repeats.
+    if array.size == 0:
+        if array.dtype == object:
+            return np.full(shape, b"", dtype=object)
+        return np.zeros(shape, dtype=array.dtype)
+    if array.size < size:
+        return np.concatenate([array, np.repeat(array[-1:], size - array.size)]).reshape(shape)
+    raise invalid(f"tensor has {array.size} values but its shape {shape} holds {size}")
+
+
+def _as_bytes(value):
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, np.bytes_):
+        return bytes(value)
+    raise TypeError(f"expected str or bytes, got {type(value).__name__}")
+
+
+def to_tensor_proto(value, dtype_enum=None):
+    """Returns `value` (numpy array, list, scalar; str/bytes for strings) as a `TensorProto`."""
+    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if dtype_enum is None:
+        if array.dtype.kind in "OSU":
+            dtype_enum = types_pb2.DT_STRING
+        elif array.dtype in _DTYPE:
+            dtype_enum = _DTYPE[array.dtype]
+        else:
+            raise TypeError(f"cannot send numpy dtype {array.dtype} as a tensor")
+    proto = tensor_pb2.TensorProto(dtype=dtype_enum)
+    proto.tensor_shape.CopyFrom(shape_proto(array.shape))
+    if dtype_enum == types_pb2.DT_STRING:
+        proto.string_val.extend(_as_bytes(v) for v in array.reshape(-1).tolist())
+    else:
+        proto.tensor_content = np.ascontiguousarray(array, dtype=numpy_dtype(dtype_enum)).tobytes()
+    return proto
+
+
+def shape_proto(shape):
+    return tensor_shape_pb2.TensorShapeProto(
+        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in shape]
+    )
+
+
+def shape_list(shape_proto_):
+    """A TensorShapeProto as a list with -1 for unknown dims, or None for unknown rank."""
+    if shape_proto_.unknown_rank:
+        return None
+    return [d.size for d in shape_proto_.dim]
+
+
+# ---------------------------------------------------------------------------
+# REST JSON (TF Serving's encoding of tensors).
+
+
+def json_to_ndarray(value, dtype_enum, name):
+    """Decodes a JSON value (nested lists, `{"b64": ...}` for bytes) for input `name`."""
+    if dtype_enum == types_pb2.DT_STRING:
+        def convert(v):
+            if isinstance(v, list):
+                return [convert(x) for x in v]
+            if isinstance(v, dict):
+                if set(v) != {"b64"} or not isinstance(v["b64"], str):
+                    raise invalid(f'input "{name}": objects must be {{"b64": "<base64>"}}. Received: {v}')
+                try:
+                    return base64.b64decode(v["b64"], validate=True)
+                except ValueError:
+                    raise invalid(f'input "{name}": invalid base64 in {{"b64": ...}}') from None
+            if isinstance(v, str):
+                return v.encode("utf-8")
+            raise invalid(f'input "{name}" must be DT_STRING. Received: {json_type(v)} value {v!r}')
+        converted = convert(value)
+        array = _object_array(converted, name)
+        return array
+    dtype = numpy_dtype(dtype_enum)
+
+    def check(v):
+        if isinstance(v, list):
+            for x in v:
+                check(x)
+        elif isinstance(v, (str, dict)) or v is None:
+            raise invalid(
+                f'input "{name}" must be {dtype_name(dtype_enum)}. Received: {json_type(v)} value {v!r}'
+            )
+        elif isinstance(v, float) and dtype.kind in "iub":
+            raise invalid(f'input "{name}" must be {dtype_name(dtype_enum)}. Received: float value {v!r}')
+    check(value)
+    try:
+        return np.asarray(value, dtype=dtype)
+    except (ValueError, OverflowError) as e:
+        raise invalid(
+            f'input "{name}": values are not a regular {dtype_name(dtype_enum)} tensor ({e})'
+        ) from None
+
+
+def _object_array(nested, name):
+    shape = []
+    probe = nested
+    while isinstance(probe, list):
+        shape.append(len(probe))
+        if not probe:
+            break
+        probe = probe[0]
+    array = np.empty(shape, dtype=object)
+    try:
+        flat = _flatten(nested, shape)
+    except ValueError:
+        raise invalid(f'input "{name}": nested lists must have a regular shape') from None
+    if shape:
+        array.reshape(-1)[:] = flat
+    else:
+        array = np.array(nested, dtype=object)
+    return array
+
+
+def _flatten(nested, shape):
+    if not shape:
+        if isinstance(nested, list):
+            raise ValueError
+        return [nested]
+    if not isinstance(nested, list) or len(nested) != shape[0]:
+        raise ValueError
+    out = []
+    for item in nested:
+        out.extend(_flatten(item, shape[1:]))
+    return out
+
+
+def json_type(v):
+    return {dict: "object", list: "list", str: "string", bool: "bool", int: "int",
+            float: "float", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def ndarray_to_json(array, name):
+    """Encodes an output as TF Serving does: strings as text, `*_bytes` outputs as b64."""
+    if array.dtype == object or array.dtype.kind in "SU":
+        binary = name.endswith("_bytes")
+
+        def encode(v):
+            if isinstance(v, list):
+                return [encode(x) for x in v]
+            v = _as_bytes(v)
+            if not binary:
+                try:
+                    return v.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+            return {"b64": base64.b64encode(v).decode("ascii")}
+        return encode(array.tolist())
+    if array.dtype == np.float16:
+        array = array.astype(np.float32)
+    return array.tolist()
+
+
+def json_to_output(value, name, dtype=None):
+    """Client side: turns a JSON output back into numpy (b64 objects into bytes)."""
+    def decode(v):
+        if isinstance(v, list):
+            return [decode(x) for x in v]
+        if isinstance(v, dict) and set(v) == {"b64"}:
+            return base64.b64decode(v["b64"])
+        return v
+    decoded = decode(value)
+    array = np.asarray(decoded)
+    if array.dtype.kind in "SU" or dtype == object:
+        return np.asarray(decoded, dtype=object)
+    if dtype is not None:
+        return array.astype(dtype)
+    return array
