@@ -31,3 +31,17 @@ def _fresh_keras_state():
     keras.config.set_dtype_policy("float32")
     yield
     keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy():
+    """The process's MirroredStrategy over the two logical CPU devices.
+
+    Separate MirroredStrategy instances in one process hand out clashing
+    collective keys, so every test shares the one `tfllm.training` keeps.
+    """
+    if len(tf.config.list_logical_devices("CPU")) < 2:
+        pytest.skip("needs the two logical CPU devices set up by conftest")
+    from tfllm.training import get_strategy
+
+    return get_strategy("mirrored")

@@ -123,10 +123,7 @@ def test_mixed_bfloat16_trains_and_keeps_softmax_and_layer_norm_in_float32():
 
 
 @pytest.mark.slow
-def test_fits_under_mirrored_strategy_like_on_one_device():
-    devices = tf.config.list_logical_devices("CPU")
-    if len(devices) < 2:
-        pytest.skip("needs the two logical CPU devices set up by conftest")
+def test_fits_under_mirrored_strategy_like_on_one_device(mirrored_strategy):
     tokens = RNG.integers(1, 20, size=(16, 6))
     labels = (tokens[:, 0] > 10).astype("int32")
 
@@ -141,7 +138,7 @@ def test_fits_under_mirrored_strategy_like_on_one_device():
         return model
 
     single = build().fit(tokens, labels, batch_size=8, epochs=2, shuffle=False, verbose=0)
-    with tf.distribute.MirroredStrategy([d.name for d in devices[:2]]).scope():
+    with mirrored_strategy.scope():
         mirrored = build()
     history = mirrored.fit(tokens, labels, batch_size=8, epochs=2, shuffle=False, verbose=0)
     np.testing.assert_allclose(history.history["loss"], single.history["loss"], rtol=1e-4)
