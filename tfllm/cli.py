@@ -38,6 +38,7 @@ import argparse
 import datetime
 import functools
 import json
+import logging
 import math
 import os
 import sys
@@ -84,6 +85,16 @@ def one_line(error):
     return " ".join(text.replace("\r", " ").split("\n")).strip()
 
 
+def _show_tfllm_logs():
+    """Shows tfllm's INFO messages (strategy chosen, truncation, fallbacks) on stderr."""
+    logger = logging.getLogger("tfllm")
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def run(command, args=None, *, prog=None):
     """Runs `command(args)` and returns a process exit code.
 
@@ -96,6 +107,7 @@ def run(command, args=None, *, prog=None):
         ...     return run(lambda argv: _main(build_parser().parse_args(argv)), argv, prog="sentiment")
     """
     prog = prog or os.path.basename(sys.argv[0]) or "tfllm"
+    _show_tfllm_logs()
     try:
         code = command(args)
     except SystemExit as exit_:
