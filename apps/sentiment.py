@@ -209,30 +209,6 @@ def _with_class_weights(dataset, weights):
     return dataset.map(add_weight)
 
 
-def even_batches(dataset, replicas):
-    """Trims every batch to a multiple of `replicas` examples, dropping emptied ones.
-
-    Keras' `fit`/`evaluate` under `MirroredStrategy` fail when a batch splits
-    unevenly across replicas (an `AddN` of `[10, n]` and `[9, n]`), which the
-    last, partial batch of each length bucket usually does.
-    """
-    import tensorflow as tf
-
-    if replicas <= 1:
-        return dataset
-
-    @tf.autograph.experimental.do_not_convert
-    def trim(*batch):
-        size = tf.shape(batch[0])[0] // replicas * replicas
-        return tuple(tensor[:size] for tensor in batch)
-
-    @tf.autograph.experimental.do_not_convert
-    def not_empty(*batch):
-        return tf.shape(batch[0])[0] > 0
-
-    return dataset.map(trim).filter(not_empty)
-
-
 # Word-piece counts settle long before this many characters (about 2M words);
 # counting more costs minutes on large corpora and changes little.
 VOCABULARY_SAMPLE_CHARS = 10_000_000
@@ -286,7 +262,7 @@ def train(config, strategy=None, *, frames=None, callbacks=(), log=print):
     from tfllm.metrics.classification import classification_report
     from tfllm.models.classifier import ClassifierExport, build_classifier, make_optimizer
     from tfllm.serving.export import export_saved_model
-    from tfllm.training import fit, global_batch_size, is_chief
+    from tfllm.training import even_batches, fit, global_batch_size, is_chief
 
     strategy = strategy or tf.distribute.get_strategy()
     keras.utils.set_random_seed(config.seed)
@@ -320,8 +296,8 @@ def train(config, strategy=None, *, frames=None, callbacks=(), log=print):
     weights = class_weight_table(y_train, len(labels))
     if config.class_weights:
         train_data = _with_class_weights(train_data, weights)
-    train_data = even_batches(train_data, strategy.num_replicas_in_sync)
-    val_data = even_batches(val_data, strategy.num_replicas_in_sync)
+    train_data = even_batches(train_data, strategy)
+    val_data = even_batches(val_data, strategy)
 
     with strategy.scope():
         model = build_classifier(config.model, len(vocabulary), len(labels), max_length, **config.model_options)

@@ -216,15 +216,6 @@ def test_help_exits_zero(capsys):
     assert "evaluate" in capsys.readouterr().out
 
 
-def test_even_batches_trims_to_a_multiple_of_replicas():
-    import tensorflow as tf
-
-    dataset = tf.data.Dataset.from_tensor_slices((np.arange(7), np.arange(7))).batch(5)
-    sizes = [int(ids.shape[0]) for ids, _ in app.even_batches(dataset, 2)]
-    assert sizes == [4, 2]
-    assert [int(ids.shape[0]) for ids, _ in app.even_batches(dataset, 1)] == [5, 2]
-
-
 @pytest.mark.slow
 def test_train_under_mirrored_strategy(binary_csv, tmp_path):
     import tensorflow as tf

@@ -174,3 +174,12 @@ def test_configure_from_args_applies_options_in_order(monkeypatch):
     args = _parser().parse_args(["--strategy", "default", "--mixed-precision", "off"])
     assert training.configure_from_args(args).num_replicas_in_sync == 1
     assert keras.config.dtype_policy().name == "float32"
+
+
+def test_even_batches_trims_to_a_multiple_of_replicas(mirrored_strategy):
+    dataset = tf.data.Dataset.from_tensor_slices((tf.range(7), tf.range(7))).batch(5)
+    assert [int(ids.shape[0]) for ids, _ in training.even_batches(dataset, 2)] == [4, 2]
+    assert [int(ids.shape[0]) for ids, _ in training.even_batches(dataset, mirrored_strategy)] == [4, 2]
+    assert [int(ids.shape[0]) for ids, _ in training.even_batches(dataset, 1)] == [5, 2]
+    dataset = tf.data.Dataset.from_tensor_slices((tf.range(5), tf.range(5))).batch(4)
+    assert [int(ids.shape[0]) for ids, _ in training.even_batches(dataset, 2)] == [4]  # a batch of 1 is dropped

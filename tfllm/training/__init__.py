@@ -7,6 +7,7 @@ from tfllm.training.precision import MIXED_PRECISION_MODES, set_mixed_precision
 from tfllm.training.strategy import (
     STRATEGIES,
     distribute_dataset,
+    even_batches,
     get_strategy,
     global_batch_size,
     is_chief,
@@ -23,6 +24,7 @@ __all__ = [
     "add_training_arguments",
     "configure_from_args",
     "distribute_dataset",
+    "even_batches",
     "fit",
     "get_strategy",
     "global_batch_size",

@@ -318,6 +318,34 @@ def with_shard_policy(dataset, policy=None):
     return dataset.with_options(options)
 
 
+def even_batches(dataset, strategy=None):
+    """Trims every batch to a multiple of the replica count, dropping emptied ones.
+
+    Keras' `fit`/`evaluate` under `MirroredStrategy` fail when a batch splits
+    unevenly across replicas (an `AddN` of `[10, n]` and `[9, n]`), which the
+    last, partial batch of each length bucket usually does. With one replica
+    the dataset is returned unchanged.
+
+    Args:
+        dataset: a batched `tf.data.Dataset` of tuples.
+        strategy: the strategy (default: the current one), or a replica count.
+    """
+    replicas = strategy if isinstance(strategy, int) else (strategy or tf.distribute.get_strategy()).num_replicas_in_sync
+    if replicas <= 1:
+        return dataset
+
+    @tf.autograph.experimental.do_not_convert
+    def trim(*batch):
+        size = tf.shape(batch[0])[0] // replicas * replicas
+        return tuple(tensor[:size] for tensor in batch)
+
+    @tf.autograph.experimental.do_not_convert
+    def not_empty(*batch):
+        return tf.shape(batch[0])[0] > 0
+
+    return dataset.map(trim).filter(not_empty)
+
+
 def distribute_dataset(dataset, strategy=None, *, policy=None):
     """Distributes a batched `tf.data.Dataset` over the replicas of `strategy`.
 
