@@ -44,6 +44,8 @@ class TrainConfig:
 
     data: str = None  # a table file; None with dataset None means the built-in sample
     dataset: str = None  # "imdb" or "sst2" (from $TFLLM_DATA_DIR, else downloaded)
+    data_dir: str = None  # where to look for --dataset first (default: $TFLLM_DATA_DIR)
+    encoding: str = "utf-8"
     text_column: str = "text"
     label_column: str = "label"
     model: str = DEFAULT_MODEL
@@ -107,6 +109,7 @@ def _add_train_options(parser, demo):
     if not demo:
         cli.add_data_arguments(parser)
         parser.add_argument("--dataset", choices=DATASETS, help="a public data set instead of --data ($TFLLM_DATA_DIR)")
+        parser.add_argument("--data-dir", metavar="DIR", help="directory holding the --dataset folder (default: $TFLLM_DATA_DIR)")
     parser.add_argument(
         "--model", default=DEFAULT_MODEL, metavar="KIND",
         help=f"one of {', '.join(MODEL_KINDS)} (default: %(default)s)",
@@ -168,7 +171,8 @@ def _config_from_args(args, demo):
             raise cli.UsageError("give either --data or --dataset, not both")
         if not args.data and not args.dataset:
             raise cli.UsageError("train needs --data PATH or --dataset NAME (run without a command for the demo)")
-        config.data, config.dataset = args.data, args.dataset
+        config.data, config.dataset, config.data_dir = args.data, args.dataset, args.data_dir
+        config.encoding = args.encoding
         config.text_column, config.label_column = args.text_column, args.label_column
     return config
 
@@ -182,9 +186,10 @@ def load_training_frame(config):
     from tfllm import data
 
     if config.data:
-        return data.load_table(config.data, config.text_column, config.label_column), config.data
+        frame = data.load_table(config.data, config.text_column, config.label_column, encoding=config.encoding)
+        return frame, config.data
     if config.dataset:
-        return data.load_dataset(config.dataset, "train"), f"{config.dataset} train split"
+        return data.load_dataset(config.dataset, "train", data_dir=config.data_dir), f"{config.dataset} train split"
     return data.load_sample("sentiment"), "built-in sentiment sample"
 
 
@@ -460,7 +465,7 @@ def _evaluate_command(args):
     from tfllm.metrics.classification import classification_report
 
     signature, labels, metadata, path = load_exported(args.model_dir)
-    frame = data.load_table(args.data, args.text_column, args.label_column)
+    frame = data.load_table(args.data, args.text_column, args.label_column, encoding=args.encoding)
     y_true = data.LabelVocabulary(labels).encode(frame.label, source=args.data)
     started = time.perf_counter()
     _, y_pred = predict_outputs(signature, frame.text.tolist(), args.batch_size)
@@ -486,7 +491,7 @@ def _predict_command(args):
     if args.texts and args.data:
         raise cli.UsageError("give texts or --data, not both")
     if args.data:
-        texts = data.load_table(args.data, args.text_column, label_column=None).text.tolist()
+        texts = data.load_table(args.data, args.text_column, label_column=None, encoding=args.encoding).text.tolist()
     elif args.texts:
         texts = list(args.texts)
         for index, text in enumerate(texts, start=1):

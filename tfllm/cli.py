@@ -191,7 +191,7 @@ def add_seed_argument(parser, default=0):
 
 
 def add_data_arguments(parser, *, text_column="text", label_column="label", target_column=None, required=False):
-    """Adds `--data PATH`, `--text-column`, `--label-column` (and `--target-column`).
+    """Adds `--data PATH`, `--text-column`, `--label-column` (and `--target-column`), `--encoding`.
 
     Args:
         parser: the (sub)command parser.
@@ -219,6 +219,9 @@ def add_data_arguments(parser, *, text_column="text", label_column="label", targ
         parser.add_argument(
             "--target-column", default=target_column, metavar="C", help="column holding the target text (default: %(default)s)"
         )
+    parser.add_argument(
+        "--encoding", default="utf-8", metavar="NAME", help="text encoding of --data (default: %(default)s)"
+    )
 
 
 def add_export_argument(parser, default):

@@ -115,6 +115,17 @@ def test_evaluate_prints_metrics_for_the_latest_version(trained, binary_csv):
         assert 0.0 <= report[key] <= 1.0
 
 
+def test_predict_reads_other_encodings_with_encoding_flag(trained, tmp_path):
+    table = tmp_path / "latin1.csv"
+    table.write_bytes("text\nun film très réussi\n".encode("cp1252"))
+    code, out, err = run_main(["predict", "--model-dir", trained["export_path"], "--data", str(table)])
+    assert code == 2 and "--encoding" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run_main(["predict", "--model-dir", trained["export_path"], "--data", str(table),
+                               "--encoding", "cp1252"])
+    assert code == 0, err
+    assert json.loads(out.strip())["text"] == "un film très réussi"
+
+
 @pytest.mark.slow
 def test_predict_texts_and_file(trained, tmp_path):
     code, out, err = run_main(["predict", "--model-dir", trained["export_path"], *TEXTS[:2]])

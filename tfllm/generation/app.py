@@ -176,7 +176,9 @@ class TextToTextApp:
         if self.read_file is not None and args.data.endswith(".txt"):
             frame = self.read_file(args.data)
             return list(frame[self.source_column]), list(frame[self.target_column]), args.data
-        frame = data.load_table(args.data, args.text_column, label_column=None, target_column=args.target_column)
+        frame = data.load_table(
+            args.data, args.text_column, label_column=None, target_column=args.target_column, encoding=args.encoding
+        )
         return list(frame.text), list(frame.target), args.data
 
     # Commands.
@@ -317,7 +319,7 @@ class TextToTextApp:
         if args.texts and args.data:
             raise cli.UsageError("give texts or --data, not both")
         if args.data:
-            texts = data.load_table(args.data, args.text_column, label_column=None).text.tolist()
+            texts = data.load_table(args.data, args.text_column, label_column=None, encoding=args.encoding).text.tolist()
         elif args.texts:
             texts = list(args.texts)
             for index, text in enumerate(texts, start=1):
