@@ -3,18 +3,12 @@
 import keras
 from keras import ops
 
-from tfllm.layers._block_utils import (
-    clone_initializer,
-    copy_sublayer_weights,
-    head_dim_for,
-    validate_block_args,
-)
+from tfllm.layers._block_utils import TransformerBlock, copy_sublayer_weights
 from tfllm.layers.masks import combine_masks, compute_causal_mask, merge_padding_and_attention_mask
-from tfllm.layers.multi_head_attention import MultiHeadAttention
 
 
 @keras.saving.register_keras_serializable(package="tfllm")
-class TransformerDecoderBlock(keras.layers.Layer):
+class TransformerDecoderBlock(TransformerBlock):
     """Transformer decoder block with key/value caches for incremental decoding.
 
     Mirrors `keras_hub.layers.TransformerDecoder` (same arguments, call
@@ -66,98 +60,16 @@ class TransformerDecoderBlock(keras.layers.Layer):
     TensorShape([1, 4, 8])
     """
 
-    def __init__(
-        self,
-        intermediate_dim,
-        num_heads,
-        dropout=0,
-        activation="relu",
-        layer_norm_epsilon=1e-05,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        normalize_first=False,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        validate_block_args(intermediate_dim, num_heads, dropout, layer_norm_epsilon)
-        self.intermediate_dim = intermediate_dim
-        self.num_heads = num_heads
-        self.dropout = dropout
-        self.activation = keras.activations.get(activation)
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.normalize_first = normalize_first
-        self.supports_masking = True
-
-    def _initializers(self):
-        return {
-            "kernel_initializer": clone_initializer(self.kernel_initializer),
-            "bias_initializer": clone_initializer(self.bias_initializer),
-        }
-
-    def _layer_norm(self, name, shape):
-        layer = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
-        )
-        layer.build(shape)
-        return layer
-
-    def _dropout(self, name):
-        return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
-
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
-        hidden_dim = decoder_sequence_shape[-1]
-        head_dim = head_dim_for(hidden_dim, self.num_heads)
-        self.self_attention = MultiHeadAttention(
-            num_heads=self.num_heads,
-            key_dim=head_dim,
-            dropout=self.dropout,
-            dtype=self.dtype_policy,
-            name="self_attention",
-            **self._initializers(),
-        )
-        self.self_attention.build(decoder_sequence_shape, decoder_sequence_shape)
-        self.self_attention_layer_norm = self._layer_norm(
-            "self_attention_layer_norm", decoder_sequence_shape
-        )
+        self.self_attention = self._attention("self_attention", decoder_sequence_shape, decoder_sequence_shape)
+        self.self_attention_layer_norm = self._layer_norm("self_attention_layer_norm", decoder_sequence_shape)
         self.self_attention_dropout = self._dropout("self_attention_dropout")
-
         self.cross_attention = None
         if encoder_sequence_shape is not None:
-            self.cross_attention = MultiHeadAttention(
-                num_heads=self.num_heads,
-                key_dim=head_dim,
-                dropout=self.dropout,
-                dtype=self.dtype_policy,
-                name="cross_attention",
-                **self._initializers(),
-            )
-            self.cross_attention.build(decoder_sequence_shape, encoder_sequence_shape)
-            self.cross_attention_layer_norm = self._layer_norm(
-                "cross_attention_layer_norm", decoder_sequence_shape
-            )
+            self.cross_attention = self._attention("cross_attention", decoder_sequence_shape, encoder_sequence_shape)
+            self.cross_attention_layer_norm = self._layer_norm("cross_attention_layer_norm", decoder_sequence_shape)
             self.cross_attention_dropout = self._dropout("cross_attention_dropout")
-
-        self.feedforward_intermediate_dense = keras.layers.Dense(
-            self.intermediate_dim,
-            activation=self.activation,
-            dtype=self.dtype_policy,
-            name="feedforward_intermediate_dense",
-            **self._initializers(),
-        )
-        self.feedforward_intermediate_dense.build(decoder_sequence_shape)
-        self.feedforward_output_dense = keras.layers.Dense(
-            hidden_dim,
-            dtype=self.dtype_policy,
-            name="feedforward_output_dense",
-            **self._initializers(),
-        )
-        self.feedforward_output_dense.build(
-            tuple(decoder_sequence_shape[:-1]) + (self.intermediate_dim,)
-        )
-        self.feedforward_layer_norm = self._layer_norm("feedforward_layer_norm", decoder_sequence_shape)
-        self.feedforward_dropout = self._dropout("feedforward_dropout")
+        self._build_feedforward(decoder_sequence_shape)
         self.built = True
 
     def _check_call_args(self, encoder_sequence, self_cache, cross_cache, cross_index):
@@ -253,13 +165,7 @@ class TransformerDecoderBlock(keras.layers.Layer):
             if not self.normalize_first:
                 x = self.cross_attention_layer_norm(x)
 
-        residual = x
-        if self.normalize_first:
-            x = self.feedforward_layer_norm(x)
-        x = self.feedforward_output_dense(self.feedforward_intermediate_dense(x))
-        x = self.feedforward_dropout(x, training=training) + residual
-        if not self.normalize_first:
-            x = self.feedforward_layer_norm(x)
+        x = self._feedforward(x, training)
 
         if self_attention_cache is None:
             return x
@@ -288,19 +194,3 @@ class TransformerDecoderBlock(keras.layers.Layer):
                 }
             )
         copy_sublayer_weights(self, layer, names)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "intermediate_dim": self.intermediate_dim,
-                "num_heads": self.num_heads,
-                "dropout": self.dropout,
-                "activation": keras.activations.serialize(self.activation),
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "normalize_first": self.normalize_first,
-            }
-        )
-        return config

@@ -2,13 +2,12 @@
 
 import keras
 
-from tfllm.layers._block_utils import clone_initializer, copy_sublayer_weights, head_dim_for, validate_block_args
+from tfllm.layers._block_utils import TransformerBlock, copy_sublayer_weights
 from tfllm.layers.masks import merge_padding_and_attention_mask
-from tfllm.layers.multi_head_attention import MultiHeadAttention
 
 
 @keras.saving.register_keras_serializable(package="tfllm")
-class TransformerEncoderBlock(keras.layers.Layer):
+class TransformerEncoderBlock(TransformerBlock):
     """Transformer encoder block: self-attention and a feed-forward network.
 
     Mirrors `keras_hub.layers.TransformerEncoder` (same arguments, call
@@ -45,78 +44,11 @@ class TransformerEncoderBlock(keras.layers.Layer):
     TensorShape([1, 4, 8])
     """
 
-    def __init__(
-        self,
-        intermediate_dim,
-        num_heads,
-        dropout=0,
-        activation="relu",
-        layer_norm_epsilon=1e-05,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        normalize_first=False,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        validate_block_args(intermediate_dim, num_heads, dropout, layer_norm_epsilon)
-        self.intermediate_dim = intermediate_dim
-        self.num_heads = num_heads
-        self.dropout = dropout
-        self.activation = keras.activations.get(activation)
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.normalize_first = normalize_first
-        self.supports_masking = True
-
-    def _initializers(self):
-        return {
-            "kernel_initializer": clone_initializer(self.kernel_initializer),
-            "bias_initializer": clone_initializer(self.bias_initializer),
-        }
-
-    def _layer_norm(self, name, shape):
-        layer = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
-        )
-        layer.build(shape)
-        return layer
-
     def build(self, inputs_shape):
-        hidden_dim = inputs_shape[-1]
-        head_dim = head_dim_for(hidden_dim, self.num_heads)
-        self.self_attention = MultiHeadAttention(
-            num_heads=self.num_heads,
-            key_dim=head_dim,
-            dropout=self.dropout,
-            dtype=self.dtype_policy,
-            name="self_attention",
-            **self._initializers(),
-        )
-        self.self_attention.build(inputs_shape, inputs_shape)
+        self.self_attention = self._attention("self_attention", inputs_shape, inputs_shape)
         self.self_attention_layer_norm = self._layer_norm("self_attention_layer_norm", inputs_shape)
-        self.self_attention_dropout = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="self_attention_dropout"
-        )
-        self.feedforward_layer_norm = self._layer_norm("feedforward_layer_norm", inputs_shape)
-        self.feedforward_intermediate_dense = keras.layers.Dense(
-            self.intermediate_dim,
-            activation=self.activation,
-            dtype=self.dtype_policy,
-            name="feedforward_intermediate_dense",
-            **self._initializers(),
-        )
-        self.feedforward_intermediate_dense.build(inputs_shape)
-        self.feedforward_output_dense = keras.layers.Dense(
-            hidden_dim,
-            dtype=self.dtype_policy,
-            name="feedforward_output_dense",
-            **self._initializers(),
-        )
-        self.feedforward_output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_dim,))
-        self.feedforward_dropout = keras.layers.Dropout(
-            self.dropout, dtype=self.dtype_policy, name="feedforward_dropout"
-        )
+        self.self_attention_dropout = self._dropout("self_attention_dropout")
+        self._build_feedforward(inputs_shape)
         self.built = True
 
     def call(
@@ -146,13 +78,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         if not self.normalize_first:
             x = self.self_attention_layer_norm(x)
 
-        residual = x
-        if self.normalize_first:
-            x = self.feedforward_layer_norm(x)
-        x = self.feedforward_output_dense(self.feedforward_intermediate_dense(x))
-        x = self.feedforward_dropout(x, training=training) + residual
-        if not self.normalize_first:
-            x = self.feedforward_layer_norm(x)
+        x = self._feedforward(x, training)
         if return_attention_scores:
             return x, scores
         return x
@@ -170,19 +96,3 @@ class TransformerEncoderBlock(keras.layers.Layer):
                 "feedforward_output_dense": "_feedforward_output_dense",
             },
         )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "intermediate_dim": self.intermediate_dim,
-                "num_heads": self.num_heads,
-                "dropout": self.dropout,
-                "activation": keras.activations.serialize(self.activation),
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "normalize_first": self.normalize_first,
-            }
-        )
-        return config
