@@ -2,16 +2,14 @@
 
 import keras
 
+from tfllm._validation import check_positive_ints, check_rates
 from tfllm.layers.multi_head_attention import MultiHeadAttention
 
 
 def validate_block_args(intermediate_dim, num_heads, dropout, layer_norm_epsilon):
     """Checks the hyper-parameters shared by the encoder and decoder blocks."""
-    for name, value in (("intermediate_dim", intermediate_dim), ("num_heads", num_heads)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    check_positive_ints(intermediate_dim=intermediate_dim, num_heads=num_heads)
+    check_rates(dropout=dropout)
     if not layer_norm_epsilon > 0:
         raise ValueError(
             f"`layer_norm_epsilon` must be positive. Received: layer_norm_epsilon={layer_norm_epsilon!r}"

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from tfllm._validation import check_divisible, check_positive_ints, check_rates
 from tfllm.generation import (
     CompiledDecoders,
     as_token_lists,
@@ -72,21 +73,16 @@ class CausalLM(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (
-            ("vocabulary_size", vocabulary_size),
-            ("sequence_length", sequence_length),
-            ("num_layers", num_layers),
-            ("num_heads", num_heads),
-            ("hidden_dim", hidden_dim),
-            ("intermediate_dim", intermediate_dim),
-        ):
-            if int(value) < 1:
-                raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
-        if hidden_dim % num_heads:
-            raise ValueError(
-                "hidden_dim must be divisible by num_heads. "
-                f"Received: hidden_dim={hidden_dim}, num_heads={num_heads}"
-            )
+        check_positive_ints(
+            vocabulary_size=vocabulary_size,
+            sequence_length=sequence_length,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim,
+        )
+        check_divisible(hidden_dim=hidden_dim, num_heads=num_heads)
+        check_rates(dropout=dropout)
         self.vocabulary_size = int(vocabulary_size)
         self.sequence_length = int(sequence_length)
         self.num_layers = int(num_layers)

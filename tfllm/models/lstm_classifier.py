@@ -5,6 +5,8 @@ import logging
 import keras
 from keras import ops
 
+from tfllm._validation import check_positive_ints, check_rates
+
 logger = logging.getLogger(__name__)
 
 
@@ -84,18 +86,14 @@ class LSTMClassifier(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (
-            ("vocabulary_size", vocabulary_size),
-            ("num_classes", num_classes),
-            ("embedding_dim", embedding_dim),
-            ("units", units),
-            ("num_layers", num_layers),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        for name, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={value!r}")
+        check_positive_ints(
+            vocabulary_size=vocabulary_size,
+            num_classes=num_classes,
+            embedding_dim=embedding_dim,
+            units=units,
+            num_layers=num_layers,
+        )
+        check_rates(dropout=dropout, recurrent_dropout=recurrent_dropout)
         self.vocabulary_size = vocabulary_size
         self.num_classes = num_classes
         self.embedding_dim = embedding_dim

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from tfllm._validation import check_positive_ints, check_rates
 from tfllm.generation import CompiledDecoders, decode
 from tfllm.models.transformer_seq2seq import Seq2SeqModelMixin
 
@@ -57,16 +58,13 @@ class LSTMSeq2Seq(Seq2SeqModelMixin, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (
-            ("vocabulary_size", vocabulary_size),
-            ("encoder_sequence_length", encoder_sequence_length),
-            ("decoder_sequence_length", decoder_sequence_length),
-            ("hidden_dim", hidden_dim),
-        ):
-            if int(value) < 1:
-                raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout}")
+        check_positive_ints(
+            vocabulary_size=vocabulary_size,
+            encoder_sequence_length=encoder_sequence_length,
+            decoder_sequence_length=decoder_sequence_length,
+            hidden_dim=hidden_dim,
+        )
+        check_rates(dropout=dropout)
         self.vocabulary_size = int(vocabulary_size)
         self.encoder_sequence_length = int(encoder_sequence_length)
         self.decoder_sequence_length = int(decoder_sequence_length)

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from tfllm._validation import check_positive_ints, check_rates
+
 # A Mersenne prime: n-gram keys are kept below it, so `key * vocabulary_size +
 # id` never overflows int64 for vocabularies below 2**32.
 _HASH_MODULUS = 2**31 - 1
@@ -62,19 +64,15 @@ class NGramClassifier(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (
-            ("vocabulary_size", vocabulary_size),
-            ("num_classes", num_classes),
-            ("embedding_dim", embedding_dim),
-            ("ngram_order", ngram_order),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        if ngram_order > 1 and (not isinstance(num_buckets, int) or num_buckets <= 0):
-            raise ValueError(f"`num_buckets` must be a positive integer. Received: num_buckets={num_buckets!r}")
-        for name, value in (("feature_dropout", feature_dropout), ("dropout", dropout)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={value!r}")
+        check_positive_ints(
+            vocabulary_size=vocabulary_size,
+            num_classes=num_classes,
+            embedding_dim=embedding_dim,
+            ngram_order=ngram_order,
+        )
+        if ngram_order > 1:
+            check_positive_ints(num_buckets=num_buckets)
+        check_rates(feature_dropout=feature_dropout, dropout=dropout)
         if vocabulary_size >= 2**32:
             raise ValueError(f"`vocabulary_size` must be below 2**32. Received: vocabulary_size={vocabulary_size}")
         self.vocabulary_size = vocabulary_size

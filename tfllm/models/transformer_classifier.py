@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from tfllm._validation import check_divisible, check_positive_ints, check_rates
 from tfllm.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from tfllm.layers.transformer_encoder_block import TransformerEncoderBlock
 
@@ -52,24 +53,17 @@ class TransformerClassifier(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (
-            ("vocabulary_size", vocabulary_size),
-            ("num_classes", num_classes),
-            ("sequence_length", sequence_length),
-            ("embedding_dim", embedding_dim),
-            ("num_layers", num_layers),
-            ("num_heads", num_heads),
-            ("intermediate_dim", intermediate_dim),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        if embedding_dim % num_heads:
-            raise ValueError(
-                f"`embedding_dim` must be divisible by `num_heads`. Received: "
-                f"embedding_dim={embedding_dim}, num_heads={num_heads}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+        check_positive_ints(
+            vocabulary_size=vocabulary_size,
+            num_classes=num_classes,
+            sequence_length=sequence_length,
+            embedding_dim=embedding_dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            intermediate_dim=intermediate_dim,
+        )
+        check_divisible(embedding_dim=embedding_dim, num_heads=num_heads)
+        check_rates(dropout=dropout)
         self.vocabulary_size = vocabulary_size
         self.num_classes = num_classes
         self.sequence_length = sequence_length

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfllm._validation import check_divisible, check_positive_ints, check_rates
 from tfllm.generation import (
     CompiledDecoders,
     as_token_lists,
@@ -204,23 +205,18 @@ class TransformerSeq2Seq(Seq2SeqModelMixin, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (
-            ("vocabulary_size", vocabulary_size),
-            ("encoder_sequence_length", encoder_sequence_length),
-            ("decoder_sequence_length", decoder_sequence_length),
-            ("num_encoder_layers", num_encoder_layers),
-            ("num_decoder_layers", num_decoder_layers),
-            ("num_heads", num_heads),
-            ("hidden_dim", hidden_dim),
-            ("intermediate_dim", intermediate_dim),
-        ):
-            if int(value) < 1:
-                raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
-        if hidden_dim % num_heads:
-            raise ValueError(
-                "hidden_dim must be divisible by num_heads. "
-                f"Received: hidden_dim={hidden_dim}, num_heads={num_heads}"
-            )
+        check_positive_ints(
+            vocabulary_size=vocabulary_size,
+            encoder_sequence_length=encoder_sequence_length,
+            decoder_sequence_length=decoder_sequence_length,
+            num_encoder_layers=num_encoder_layers,
+            num_decoder_layers=num_decoder_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim,
+        )
+        check_divisible(hidden_dim=hidden_dim, num_heads=num_heads)
+        check_rates(dropout=dropout)
         if share_embeddings and target_vocabulary_size not in (None, vocabulary_size):
             raise ValueError(
                 "share_embeddings needs one vocabulary for source and target. Received: "
