@@ -486,19 +486,7 @@ def _evaluate_command(args):
 
 
 def _predict_command(args):
-    from tfllm import data
-
-    if args.texts and args.data:
-        raise cli.UsageError("give texts or --data, not both")
-    if args.data:
-        texts = data.load_table(args.data, args.text_column, label_column=None, encoding=args.encoding).text.tolist()
-    elif args.texts:
-        texts = list(args.texts)
-        for index, text in enumerate(texts, start=1):
-            if not text.strip():
-                raise cli.UsageError(f"text {index} is empty")
-    else:
-        raise cli.UsageError("predict needs TEXT arguments or --data PATH")
+    texts = cli.predict_texts(args)
     signature, labels, _, _ = load_exported(args.model_dir)
     probabilities, label_ids = predict_outputs(signature, texts, args.batch_size)
     for text, row, label_id in zip(texts, probabilities, label_ids):

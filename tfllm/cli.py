@@ -224,6 +224,27 @@ def add_data_arguments(parser, *, text_column="text", label_column="label", targ
     )
 
 
+def predict_texts(args):
+    """The texts a `predict` command was given: TEXT arguments or the text column of `--data`.
+
+    Raises `UsageError` for both or neither, and for an empty TEXT argument.
+    """
+    from tfllm import data
+
+    if args.texts and args.data:
+        raise UsageError("give texts or --data, not both")
+    if args.data:
+        texts = data.load_table(args.data, args.text_column, label_column=None, encoding=args.encoding).text.tolist()
+    elif args.texts:
+        texts = list(args.texts)
+        for index, text in enumerate(texts, start=1):
+            if not text.strip():
+                raise UsageError(f"text {index} is empty")
+    else:
+        raise UsageError("predict needs TEXT arguments or --data PATH")
+    return texts
+
+
 def add_export_argument(parser, default):
     parser.add_argument(
         "--export-dir",

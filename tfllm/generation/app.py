@@ -314,19 +314,7 @@ class TextToTextApp:
         return 0
 
     def predict_command(self, args):
-        from tfllm import data
-
-        if args.texts and args.data:
-            raise cli.UsageError("give texts or --data, not both")
-        if args.data:
-            texts = data.load_table(args.data, args.text_column, label_column=None, encoding=args.encoding).text.tolist()
-        elif args.texts:
-            texts = list(args.texts)
-            for index, text in enumerate(texts, start=1):
-                if not text.strip():
-                    raise cli.UsageError(f"text {index} is empty")
-        else:
-            raise cli.UsageError("predict needs TEXT arguments or --data PATH")
+        texts = cli.predict_texts(args)
         generator = self.load_export(args.model_dir)
         for text, output in zip(texts, generator.generate(texts, args.batch_size)):
             cli.print_json({"text": text, "output_text": output})

@@ -1,19 +1,8 @@
 """Command-line options shared by every app that trains."""
 
-import argparse
-
+from tfllm.cli import positive_int
 from tfllm.training.precision import MIXED_PRECISION_MODES, set_mixed_precision
 from tfllm.training.strategy import STRATEGIES, get_strategy, simulate_devices
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
 
 
 def add_training_arguments(parser):
@@ -36,7 +25,7 @@ def add_training_arguments(parser):
     )
     group.add_argument(
         "--simulate-devices",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="split the CPU into N logical devices so multi-device code runs without GPUs",
