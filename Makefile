@@ -20,7 +20,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed
-	for b in bench/*.py; do $(PY) $$b || exit $$?; done
+	for b in bench/[!_]*.py; do $(PY) $$b || exit $$?; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,88 @@
+"""What the dialogue and summarization benchmarks share: options, data, config, training."""
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TFLLM_DATA_DIR", os.path.join(ROOT, "..", "shared", "data"))
+
+
+def make_parser(doc, *, epochs, val_limit, max_source_length, max_target_length, batch_size):
+    """The model and data options both benchmarks take, with per-benchmark defaults."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--train-limit", type=int, help="train on the first N pairs")
+    parser.add_argument("--val-limit", type=int, default=val_limit, help="score the first N validation pairs")
+    parser.add_argument("--model", default="transformer", choices=("transformer", "lstm"))
+    parser.add_argument("--hidden-dim", type=int, default=128)
+    parser.add_argument("--num-layers", type=int, default=2)
+    parser.add_argument("--intermediate-dim", type=int, default=512)
+    parser.add_argument("--vocabulary-size", type=int, default=8000)
+    parser.add_argument("--max-source-length", type=int, default=max_source_length)
+    parser.add_argument("--max-target-length", type=int, default=max_target_length)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    return parser
+
+
+def load_splits(name, args):
+    """`(train, validation)` frames of data set `name`, cut to --train-limit / --val-limit."""
+    from tfllm.data import load_dataset
+
+    train, val = load_dataset(name, "train"), load_dataset(name, "validation")
+    if args.train_limit:
+        train = train.iloc[: args.train_limit]
+    if args.val_limit:
+        val = val.iloc[: args.val_limit]
+    return train, val
+
+
+def config_from_args(args):
+    from tfllm.generation import text_to_text
+
+    return text_to_text.TextToTextConfig(
+        model=args.model, vocabulary_size=args.vocabulary_size,
+        max_source_length=args.max_source_length, max_target_length=args.max_target_length,
+        hidden_dim=args.hidden_dim, num_layers=args.num_layers, num_heads=4,
+        intermediate_dim=args.intermediate_dim, dropout=0.1, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, patience=2, verbose=2,
+    )
+
+
+@contextlib.contextmanager
+def training(config, sources, targets, val_sources, val_targets):
+    """Trains `config` and yields the result, with Keras progress on stderr.
+
+    Stdout stays free for the benchmark's one JSON line; generation inside the
+    block is kept off stdout too.
+    """
+    from tfllm import cli
+    from tfllm.generation import text_to_text
+
+    def log(message):
+        print(message, file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
+        yield text_to_text.train(
+            config, sources, targets, val_sources, val_targets, run_dir=cli.prepare_run_dir(tmp), log=log
+        )
+
+
+def common_fields(trained, config, train, val, generate_seconds):
+    """The record fields both benchmarks report."""
+    return {
+        "train_seconds": round(trained.train_seconds, 1),
+        "epochs_run": len(trained.history.get("loss", [])),
+        "best_val_loss": round(min(trained.history.get("val_loss", [float("nan")])), 4),
+        "generate_seconds": round(generate_seconds, 1),
+        "train_examples": len(train),
+        "val_examples": len(val),
+        "split": "validation",
+        "config": {k: v for k, v in vars(config).items() if k != "verbose"},
+    }
