@@ -43,6 +43,8 @@ import math
 import os
 import sys
 
+from tfllm._files import write_text_atomically
+
 
 class UsageError(Exception):
     """Bad command-line input; `run` prints it as one line and exits with 2."""
@@ -356,10 +358,7 @@ def prepare_run_dir(path):
 def save_history(history, path):
     """Writes a Keras `History` (or its `.history` dict) as JSON, atomically."""
     data = getattr(history, "history", history)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(to_json(data) + "\n")
-    os.replace(tmp, path)
+    write_text_atomically(path, to_json(data) + "\n")
 
 
 def plot_history(history, path, title=None):

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from tfllm._files import write_text_atomically
 from tfllm.data.errors import DataError
 
 
@@ -125,14 +126,7 @@ class LabelVocabulary:
 
     def save(self, path):
         """Writes one label per line (UTF-8), atomically."""
-        path = os.fspath(path)
-        directory = os.path.dirname(path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        temporary = f"{path}.tmp-{os.getpid()}"
-        with open(temporary, "w", encoding="utf-8", newline="\n") as f:
-            f.write("".join(label + "\n" for label in self.labels))
-        os.replace(temporary, path)
+        write_text_atomically(path, "".join(label + "\n" for label in self.labels))
 
     @classmethod
     def load(cls, path):

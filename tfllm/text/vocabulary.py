@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from tfllm._files import write_text_atomically
+
 RESERVED_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[START]", "[END]")
 PAD, UNK = "[PAD]", "[UNK]"
 
@@ -30,17 +32,6 @@ def _text_dataset(texts, batch_size=1024):
     if not texts:
         raise ValueError("`texts` is empty")
     return tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(batch_size)
-
-
-def _atomic_write(path, text):
-    path = os.fspath(path)
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(temporary, path)
 
 
 def build_wordpiece_vocabulary(
@@ -115,7 +106,7 @@ def save_vocabulary(vocabulary, path):
     for index, token in enumerate(tokens):
         if "\n" in token or "\r" in token:
             raise ValueError(f"Token {index} contains a line break: {token!r}")
-    _atomic_write(path, "".join(token + "\n" for token in tokens))
+    write_text_atomically(path, "".join(token + "\n" for token in tokens))
 
 
 def load_vocabulary(path):
@@ -222,7 +213,7 @@ def save_word_vectorizer(vectorizer, path):
     if settings["ngrams"] is not None:
         settings["ngrams"] = np.asarray(settings["ngrams"]).tolist()
     vocabulary = [str(token) for token in vectorizer.get_vocabulary()]
-    _atomic_write(
+    write_text_atomically(
         path,
         json.dumps({"config": settings, "vocabulary": vocabulary}, ensure_ascii=False) + "\n",
     )
