@@ -311,14 +311,7 @@ def train(config, strategy=None, *, frames=None, callbacks=(), log=print):
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
-    callbacks = [
-        *callbacks,
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
-        keras.callbacks.ModelCheckpoint(
-            run_dir.best_weights, monitor="val_loss", save_best_only=True, save_weights_only=True
-        ),
-        cli.tensorboard_callback(run_dir.logs),
-    ]
+    callbacks = [*callbacks, *cli.run_callbacks(run_dir, config.patience)]
     started = time.perf_counter()
     with warnings.catch_warnings():
         # Bucketed datasets have no known length, so Keras warns at the end

@@ -405,6 +405,20 @@ def plot_history(history, path, title=None):
     return path
 
 
+def run_callbacks(run_dir, patience):
+    """The callbacks every app trains with: early stopping on val_loss (best weights restored),
+    the best weights saved to `run_dir.best_weights`, and TensorBoard logs in `run_dir.logs`."""
+    import keras
+
+    return [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(
+            run_dir.best_weights, monitor="val_loss", save_best_only=True, save_weights_only=True
+        ),
+        tensorboard_callback(run_dir.logs),
+    ]
+
+
 def tensorboard_callback(log_dir):
     """A callback writing TensorBoard logs under `log_dir` (see the module docstring)."""
     import keras

@@ -10,7 +10,6 @@ keep everything an export needs in a run directory:
 """
 
 import dataclasses
-import importlib.util
 import json
 import os
 import time
@@ -148,16 +147,7 @@ def train(config, sources, targets, val_sources, val_targets, *, run_dir, strate
         model.build()
         # Bucketed batches come in up to 16 shapes; XLA would compile each one.
         model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=1.0), jit_compile=False)
-    callbacks = [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.patience, restore_best_weights=True
-        ),
-        keras.callbacks.ModelCheckpoint(
-            run_dir.best_weights, monitor="val_loss", save_best_only=True, save_weights_only=True
-        ),
-    ]
-    if importlib.util.find_spec("tensorboard") is not None:
-        callbacks.append(keras.callbacks.TensorBoard(run_dir.logs))
+    callbacks = cli.run_callbacks(run_dir, config.patience)
     started = time.perf_counter()
     history = fit(
         model, train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
