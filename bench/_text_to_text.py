@@ -28,6 +28,10 @@ def make_parser(doc, *, epochs, val_limit, max_source_length, max_target_length,
     parser.add_argument("--max-target-length", type=int, default=max_target_length)
     parser.add_argument("--batch-size", type=int, default=batch_size)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--run-dir", help="keep checkpoints and the trained model here; an interrupted run started "
+        "again with the same directory resumes (default: a temporary directory)",
+    )
     return parser
 
 
@@ -56,11 +60,12 @@ def config_from_args(args):
 
 
 @contextlib.contextmanager
-def training(config, sources, targets, val_sources, val_targets):
+def training(config, sources, targets, val_sources, val_targets, run_dir=None):
     """Trains `config` and yields the result, with Keras progress on stderr.
 
     Stdout stays free for the benchmark's one JSON line; generation inside the
-    block is kept off stdout too.
+    block is kept off stdout too. `run_dir` (default: a temporary directory)
+    keeps the run; training there again resumes it.
     """
     from tfllm import cli
     from tfllm.generation import text_to_text
@@ -70,7 +75,8 @@ def training(config, sources, targets, val_sources, val_targets):
 
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
         yield text_to_text.train(
-            config, sources, targets, val_sources, val_targets, run_dir=cli.prepare_run_dir(tmp), log=log
+            config, sources, targets, val_sources, val_targets,
+            run_dir=cli.prepare_run_dir(run_dir or tmp), log=log,
         )
 
 

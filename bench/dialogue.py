@@ -28,7 +28,7 @@ def main(argv=None):
 
     train, val = common.load_splits("dailydialog", args)
     config = common.config_from_args(args)
-    with common.training(config, train.context, train.response, val.context, val.response) as trained:
+    with common.training(config, train.context, train.response, val.context, val.response, args.run_dir) as trained:
         model, tokenizer = trained.model, trained.tokenizer
         ppl = text_to_text.model_perplexity(model, tokenizer, val.context, val.response)
         started = time.perf_counter()

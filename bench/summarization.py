@@ -20,7 +20,10 @@ def main(argv=None):
     parser = common.make_parser(
         __doc__, epochs=4, val_limit=None, max_source_length=192, max_target_length=48, batch_size=32
     )
-    parser.add_argument("--decoding", default="greedy", choices=("greedy", "beam"))
+    parser.add_argument(
+        "--decoding", nargs="+", default=["greedy"], choices=("greedy", "beam"),
+        help="decoding strategies to score; the first one's ROUGE is the headline",
+    )
     parser.add_argument("--num-beams", type=int, default=4)
     args = parser.parse_args(argv)
 
@@ -29,30 +32,39 @@ def main(argv=None):
 
     train, val = common.load_splits("samsum", args)
     config = common.config_from_args(args)
-    with common.training(config, train.dialogue, train.summary, val.dialogue, val.summary) as trained:
-        decoding = {"strategy": args.decoding}
-        if args.decoding == "beam":
-            decoding["num_beams"] = args.num_beams
-        started = time.perf_counter()
-        predictions = text_to_text.generate_texts(
-            trained.model, trained.tokenizer, list(val.dialogue), batch_size=64, **decoding
-        )
-        generate_seconds = time.perf_counter() - started
-    scores = rouge(val.summary, predictions)
-    lead3 = lead3_rouge(val.dialogue, val.summary)
+    results = []
+    with common.training(
+        config, train.dialogue, train.summary, val.dialogue, val.summary, args.run_dir
+    ) as trained:
+        for strategy in args.decoding:
+            decoding = {"strategy": strategy}
+            if strategy == "beam":
+                decoding["num_beams"] = args.num_beams
+            started = time.perf_counter()
+            predictions = text_to_text.generate_texts(
+                trained.model, trained.tokenizer, list(val.dialogue), batch_size=64, **decoding
+            )
+            seconds = time.perf_counter() - started
+            results.append((decoding, percent(rouge(val.summary, predictions)), seconds, predictions))
+    decoding, scores, generate_seconds, predictions = results[0]
+    lead3 = percent(lead3_rouge(val.dialogue, val.summary))
     print(json.dumps({
-        "rouge1": round(100 * scores["rouge1"], 2),
-        "rouge2": round(100 * scores["rouge2"], 2),
-        "rougeL": round(100 * scores["rougeL"], 2),
-        "lead3_rouge1": round(100 * lead3["rouge1"], 2),
-        "lead3_rouge2": round(100 * lead3["rouge2"], 2),
-        "lead3_rougeL": round(100 * lead3["rougeL"], 2),
+        **scores,
+        **{f"lead3_{key}": value for key, value in lead3.items()},
         "beats_lead3_rouge1": scores["rouge1"] > lead3["rouge1"],
         **common.common_fields(trained, config, train, val, generate_seconds),
         "decoding": decoding,
+        "other_decodings": [
+            {"decoding": d, **s, "generate_seconds": round(t, 1)} for d, s, t, _ in results[1:]
+        ],
         "examples": [{"reference": r, "generated": p} for r, p in list(zip(val.summary, predictions))[:3]],
         "load_average": round(os.getloadavg()[0], 2),
     }))
+
+
+def percent(scores):
+    """ROUGE F1 scores as percentages, rounded to 2 places."""
+    return {key: round(100 * scores[key], 2) for key in ("rouge1", "rouge2", "rougeL")}
 
 
 if __name__ == "__main__":
