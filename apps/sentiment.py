@@ -63,6 +63,11 @@ class TrainConfig:
     export: bool = True
     verbose: str = "auto"
     model_options: dict = dataclasses.field(default_factory=dict)  # build_classifier(**options)
+    # Pre-training on unlabeled text: word vectors (skip-gram) learned on the
+    # training texts plus these texts initialise the model's token embedding.
+    pretrain_data: str = None  # a table file with a text column (labels ignored)
+    pretrain_dataset: str = None  # or a public data set's train texts ("imdb", "sst2")
+    pretrain_epochs: int = 2
 
     def resolved_max_length(self):
         return self.max_length or DEFAULT_MAX_LENGTH[self.model]
@@ -122,6 +127,11 @@ def _add_train_options(parser, demo):
     parser.add_argument("--val-fraction", type=cli.fraction, default=defaults.val_fraction, help="share of rows held out for validation (default: %(default)s)")
     parser.add_argument("--patience", type=cli.non_negative_int, default=defaults.patience, help="epochs without a lower validation loss before stopping (default: %(default)s)")
     parser.add_argument("--no-class-weights", dest="class_weights", action="store_false", help="do not weight classes by inverse frequency")
+    if not demo:
+        pretrain = parser.add_argument_group("pre-training on unlabeled text (word vectors for the token embedding)")
+        pretrain.add_argument("--pretrain-data", metavar="PATH", help="a table of unlabeled texts (its --text-column; labels ignored)")
+        pretrain.add_argument("--pretrain-dataset", choices=DATASETS, help="the texts of a public data set's train split ($TFLLM_DATA_DIR)")
+        pretrain.add_argument("--pretrain-epochs", type=cli.positive_int, default=defaults.pretrain_epochs, help="skip-gram passes over the texts (default: %(default)s)")
     cli.add_seed_argument(parser)
     cli.add_export_argument(parser, defaults.export_dir)
     cli.add_run_dir_argument(parser, defaults.run_dir)
@@ -174,6 +184,10 @@ def _config_from_args(args, demo):
         config.data, config.dataset, config.data_dir = args.data, args.dataset, args.data_dir
         config.encoding = args.encoding
         config.text_column, config.label_column = args.text_column, args.label_column
+        if args.pretrain_data and args.pretrain_dataset:
+            raise cli.UsageError("give either --pretrain-data or --pretrain-dataset, not both")
+        config.pretrain_data, config.pretrain_dataset = args.pretrain_data, args.pretrain_dataset
+        config.pretrain_epochs = args.pretrain_epochs
     return config
 
 
@@ -191,6 +205,38 @@ def load_training_frame(config):
     if config.dataset:
         return data.load_dataset(config.dataset, "train", data_dir=config.data_dir), f"{config.dataset} train split"
     return data.load_sample("sentiment"), "built-in sentiment sample"
+
+
+def load_pretraining_texts(config):
+    """The unlabeled texts `--pretrain-data` / `--pretrain-dataset` name (a Series), or None."""
+    from tfllm import data
+
+    if config.pretrain_data:
+        return data.load_table(
+            config.pretrain_data, config.text_column, None, encoding=config.encoding, drop_empty=True
+        ).text
+    if config.pretrain_dataset:
+        return data.load_dataset(config.pretrain_dataset, "train", data_dir=config.data_dir).text
+    return None
+
+
+def pretrain_token_vectors(config, tokenizer, vocabulary, texts, log=print):
+    """Skip-gram word vectors for `vocabulary` learned on `texts`, sized for the model."""
+    from tfllm.models.classifier import DEFAULTS
+    from tfllm.text.word_vectors import train_word_vectors
+
+    dim = config.model_options.get("embedding_dim", DEFAULTS[config.model]["embedding_dim"])
+    import tensorflow as tf
+
+    ids = []
+    for start in range(0, len(texts), 1024):
+        batch = tokenizer(tf.constant(list(texts[start : start + 1024])))
+        ids.extend(batch.to_list() if hasattr(batch, "to_list") else batch)
+    log(f"pre-training {dim}-d word vectors on {len(texts)} texts ({sum(map(len, ids))} tokens)")
+    return train_word_vectors(
+        ids, len(vocabulary), dim, epochs=config.pretrain_epochs, seed=config.seed, log=log,
+        skip_ids=range(vocabulary.index("[UNK]") + 1) if "[UNK]" in vocabulary else (0,),
+    )
 
 
 def class_weight_table(label_ids, num_classes):
@@ -261,11 +307,12 @@ def train(config, strategy=None, *, frames=None, callbacks=(), log=print):
         `ClassifierExport` (removed before printing).
     """
     import keras
+    import pandas as pd
     import tensorflow as tf
 
     from tfllm import data
     from tfllm.metrics.classification import classification_report
-    from tfllm.models.classifier import ClassifierExport, build_classifier, make_optimizer
+    from tfllm.models.classifier import ClassifierExport, build_classifier, make_optimizer, set_token_vectors
     from tfllm.serving.export import export_saved_model
     from tfllm.training import even_batches, fit, global_batch_size, is_chief
 
@@ -277,6 +324,7 @@ def train(config, strategy=None, *, frames=None, callbacks=(), log=print):
     else:
         train_frame, val_frame = frames
         source = config.data or config.dataset or "given frames"
+    unlabeled = load_pretraining_texts(config)
     labels = data.LabelVocabulary.from_labels(train_frame.label)
     if len(labels) < 2:
         raise data.DataError(f"need at least 2 distinct labels to train, found {labels.labels}", path=source)
@@ -289,7 +337,13 @@ def train(config, strategy=None, *, frames=None, callbacks=(), log=print):
 
     run_dir = cli.prepare_run_dir(config.run_dir)
     labels.save(run_dir.file("labels.txt"))
-    tokenizer, vocabulary = _tokenizer(config, run_dir, train_frame.text)
+    corpus = train_frame.text if unlabeled is None else pd.concat([train_frame.text, unlabeled], ignore_index=True)
+    tokenizer, vocabulary = _tokenizer(config, run_dir, corpus)
+    vectors, pretrain_seconds = None, 0.0
+    if unlabeled is not None and not run_dir.resuming:  # A resumed run restores its weights.
+        started = time.perf_counter()
+        vectors = pretrain_token_vectors(config, tokenizer, vocabulary, corpus, log=log)
+        pretrain_seconds = time.perf_counter() - started
     max_length = config.resolved_max_length()
     batch_size = global_batch_size(config.batch_size, strategy)
     train_data = data.make_dataset(
@@ -306,6 +360,8 @@ def train(config, strategy=None, *, frames=None, callbacks=(), log=print):
 
     with strategy.scope():
         model = build_classifier(config.model, len(vocabulary), len(labels), max_length, **config.model_options)
+        if vectors is not None:
+            set_token_vectors(model, vectors)
         model.compile(
             optimizer=make_optimizer(config.model, config.learning_rate),
             loss="sparse_categorical_crossentropy",
@@ -364,6 +420,7 @@ def train(config, strategy=None, *, frames=None, callbacks=(), log=print):
         "val_macro_f1": report["macro_f1"],
         "val_per_class": report["per_class"],
         "train_seconds": round(train_seconds, 2),
+        "pretrain_seconds": round(pretrain_seconds, 2),
         "train_examples_per_second": round(epochs_run * len(train_frame) / max(train_seconds, 1e-9), 1),
         "class_weights": dict(zip(labels.labels, weights.round(4).tolist())) if config.class_weights else None,
         "export_path": export_path,

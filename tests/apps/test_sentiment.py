@@ -201,6 +201,10 @@ def bad_files(tmp_path_factory):
     (["train"], "needs --data"),
     (["train", "--epochs", "0", "--data", "x.csv"], "--epochs"),
     (["fly"], "invalid choice"),
+    (["train", "--data", "{no_label}", "--pretrain-data", "{base}/unlabeled.csv", "--pretrain-dataset", "imdb"],
+     "either --pretrain-data or --pretrain-dataset"),
+    (["train", "--data", "{one_class}", "--pretrain-data", "{base}/missing_texts.csv", "--run-dir", "{base}/run2"],
+     "missing_texts.csv"),
     (["evaluate", "--model-dir", "{not_a_model}", "--data", "{no_label}"], "no SavedModel"),
     (["evaluate", "--model-dir", "{base}/nowhere", "--data", "{no_label}"], "nowhere"),
     (["evaluate", "--data", "{no_label}"], "--model-dir"),
@@ -239,6 +243,21 @@ def test_train_under_mirrored_strategy(binary_csv, tmp_path):
     assert code == 0, err
     result = json.loads(out.strip().splitlines()[-1])
     assert result["epochs_run"] == 1 and result["export_path"].endswith("1")
+
+
+@pytest.mark.slow
+def test_train_pretrains_word_vectors_on_unlabeled_text(binary_csv, tmp_path):
+    unlabeled = tmp_path / "unlabeled.csv"
+    pd.DataFrame({"review": [f"{a} and {b}" for a in POSITIVE for b in POSITIVE]
+                  + [f"{a} and {b}" for a in NEGATIVE for b in NEGATIVE]}).to_csv(unlabeled, index=False)
+    code, out, err = run_main(["train", "--data", binary_csv, "--text-column", "review", "--label-column", "sentiment",
+                               "--pretrain-data", str(unlabeled), "--pretrain-epochs", "1", "--epochs", "1",
+                               "--vocabulary-size", "200", "--run-dir", str(tmp_path / "run"),
+                               "--export-dir", str(tmp_path / "export")])
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["pretrain_seconds"] > 0
+    assert "pre-training 32-d word vectors on 166 texts" in err  # 38 training + 128 unlabeled
 
 
 def test_vocabulary_sample_caps_characters_and_is_seeded():

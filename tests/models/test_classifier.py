@@ -177,3 +177,16 @@ def test_every_kind_exports_and_reloads(kind, tmp_path):
         **{signatures.TEXT: tf.constant(["3 4 5"])}
     )
     np.testing.assert_allclose(served[signatures.PROBABILITIES].numpy(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["fasttext", "lstm", "bilstm", "transformer"])
+def test_set_token_vectors_fills_the_token_rows(kind):
+    from tfllm.models.classifier import DEFAULTS, build_classifier, set_token_vectors
+
+    model = build_classifier(kind, 50, 2, 8)
+    vectors = np.random.default_rng(0).normal(size=(50, DEFAULTS[kind]["embedding_dim"])).astype("float32")
+    set_token_vectors(model, vectors)
+    table = getattr(model.embedding, "token_embedding", model.embedding).embeddings.numpy()
+    np.testing.assert_array_equal(table[:50], vectors)
+    with pytest.raises(ValueError, match="do not fit"):
+        set_token_vectors(model, vectors[:, :3])

@@ -73,6 +73,37 @@ def build_classifier(kind, vocabulary_size, num_classes, sequence_length, **opti
     return TransformerClassifier(vocabulary_size, num_classes, sequence_length, name=name, **config)
 
 
+def set_token_vectors(model, vectors):
+    """Copies pre-trained token vectors into a `build_classifier` model's embedding.
+
+    Args:
+        model: a built model from `build_classifier` (any kind).
+        vectors: float array `(vocabulary_size, embedding_dim)`; row i is
+            token id i. The fasttext kind's hashed n-gram rows keep their
+            initial values.
+
+    Raises:
+        ValueError: the shape does not match the model's token embedding.
+    """
+    import numpy as np
+
+    layer = model.embedding
+    if not layer.built:
+        model(np.ones((1, 2), "int32"))  # Builds every layer.
+    layer = getattr(layer, "token_embedding", layer)  # TokenAndPositionEmbedding
+    table = layer.embeddings
+    vectors = np.asarray(vectors, dtype="float32")
+    rows, dim = int(table.shape[0]), int(table.shape[1])
+    if vectors.ndim != 2 or vectors.shape[1] != dim or vectors.shape[0] > rows:
+        raise ValueError(
+            f"token vectors of shape {list(vectors.shape)} do not fit the embedding "
+            f"of shape {[rows, dim]}"
+        )
+    values = np.asarray(table.numpy() if hasattr(table, "numpy") else table, dtype="float32")
+    values[: vectors.shape[0]] = vectors
+    table.assign(values)
+
+
 def make_optimizer(kind, learning_rate=None):
     """The optimizer each kind was tuned with: Adam, or `SparseAdam` for "fasttext".
 
