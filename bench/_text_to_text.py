@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import tempfile
@@ -30,7 +31,8 @@ def make_parser(doc, *, epochs, val_limit, max_source_length, max_target_length,
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument(
         "--run-dir", help="keep checkpoints and the trained model here; an interrupted run started "
-        "again with the same directory resumes (default: a temporary directory)",
+        "again with the same directory resumes, a finished one is scored again without training "
+        "(default: a temporary directory)",
     )
     return parser
 
@@ -65,7 +67,8 @@ def training(config, sources, targets, val_sources, val_targets, run_dir=None):
 
     Stdout stays free for the benchmark's one JSON line; generation inside the
     block is kept off stdout too. `run_dir` (default: a temporary directory)
-    keeps the run; training there again resumes it.
+    keeps the run; training there again resumes it, and a finished run (a
+    saved model and no backup) is loaded instead of trained again.
     """
     from tfllm import cli
     from tfllm.generation import text_to_text
@@ -74,21 +77,38 @@ def training(config, sources, targets, val_sources, val_targets, run_dir=None):
         print(message, file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
+        run = cli.prepare_run_dir(run_dir or tmp)
+        if os.path.isfile(run.file("model.keras")) and not run.resuming:
+            log(f"{run.path}: scoring the finished run's model (no training)")
+            model, tokenizer, vocabulary = text_to_text.load_run(run)
+            with open(run.history, encoding="utf-8") as f:
+                history = json.load(f)
+            yield text_to_text.TrainedTextToText(model, tokenizer, vocabulary, history, None, run)
+            return
         yield text_to_text.train(
             config, sources, targets, val_sources, val_targets,
-            run_dir=cli.prepare_run_dir(run_dir or tmp), log=log,
+            run_dir=run, log=log,
         )
+
+
+def _run_config(trained, config):
+    """The settings the model was trained with: the saved ones for a reused run."""
+    if trained.train_seconds is None:
+        with open(trained.run_dir.file("config.json"), encoding="utf-8") as f:
+            return json.load(f)
+    return vars(config)
 
 
 def common_fields(trained, config, train, val, generate_seconds):
     """The record fields both benchmarks report."""
     return {
-        "train_seconds": round(trained.train_seconds, 1),
+        "train_seconds": None if trained.train_seconds is None else round(trained.train_seconds, 1),
+        "reused_run": trained.train_seconds is None,
         "epochs_run": len(trained.history.get("loss", [])),
         "best_val_loss": round(min(trained.history.get("val_loss", [float("nan")])), 4),
         "generate_seconds": round(generate_seconds, 1),
         "train_examples": len(train),
         "val_examples": len(val),
         "split": "validation",
-        "config": {k: v for k, v in vars(config).items() if k != "verbose"},
+        "config": {k: v for k, v in _run_config(trained, config).items() if k != "verbose"},
     }

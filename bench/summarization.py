@@ -25,6 +25,7 @@ def main(argv=None):
         help="decoding strategies to score; the first one's ROUGE is the headline",
     )
     parser.add_argument("--num-beams", type=int, default=4)
+    parser.add_argument("--length-penalty", type=float, help="beam scores divided by length**this (default: the sampler's)")
     args = parser.parse_args(argv)
 
     from tfllm.generation import text_to_text
@@ -40,6 +41,8 @@ def main(argv=None):
             decoding = {"strategy": strategy}
             if strategy == "beam":
                 decoding["num_beams"] = args.num_beams
+                if args.length_penalty is not None:
+                    decoding["length_penalty"] = args.length_penalty
             started = time.perf_counter()
             predictions = text_to_text.generate_texts(
                 trained.model, trained.tokenizer, list(val.dialogue), batch_size=64, **decoding
