@@ -1,4 +1,4 @@
-"""tfllm.text: vocabularies, in-graph tokenizers, packers and NLTK-style cleaning."""
+"""tfllm.text: vocabularies, in-graph tokenizers, packers, NLTK-style cleaning and word vectors."""
 
 from tfllm.text.cleaning import clean_text, english_stopwords, sent_tokenize, word_tokenize
 from tfllm.text.packers import ClassifierPacker, Seq2SeqPacker
@@ -12,6 +12,7 @@ from tfllm.text.vocabulary import (
     save_vocabulary,
     save_word_vectorizer,
 )
+from tfllm.text.word_vectors import train_word_vectors
 
 __all__ = [
     "RESERVED_TOKENS",
@@ -27,5 +28,6 @@ __all__ = [
     "save_vocabulary",
     "save_word_vectorizer",
     "sent_tokenize",
+    "train_word_vectors",
     "word_tokenize",
 ]
