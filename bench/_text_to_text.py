@@ -29,6 +29,11 @@ def make_parser(doc, *, epochs, val_limit, max_source_length, max_target_length,
     parser.add_argument("--max-target-length", type=int, default=max_target_length)
     parser.add_argument("--batch-size", type=int, default=batch_size)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--patience", type=int, default=2, help="early stopping patience (epochs)")
+    parser.add_argument(
+        "--reduce-lr-patience", type=int, default=1,
+        help="epochs without a lower validation loss before the learning rate is divided by 5 (0: never)",
+    )
     parser.add_argument(
         "--run-dir", help="keep checkpoints and the trained model here; an interrupted run started "
         "again with the same directory resumes, a finished one is scored again without training "
@@ -57,7 +62,8 @@ def config_from_args(args):
         max_source_length=args.max_source_length, max_target_length=args.max_target_length,
         hidden_dim=args.hidden_dim, num_layers=args.num_layers, num_heads=4,
         intermediate_dim=args.intermediate_dim, dropout=0.1, epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, patience=2, verbose=2,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
+        reduce_lr_patience=args.reduce_lr_patience, verbose=2,
     )
 
 

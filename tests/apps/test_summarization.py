@@ -155,3 +155,20 @@ def test_model_server_answers_text_over_grpc(trained):
     answered = [str(s) for s in outputs[signatures.OUTPUT_TEXT]]
     # The server serves the latest version, as TF Serving does by default.
     assert answered == LoadedTextGenerator(str(base / "export")).generate(texts)
+
+
+@pytest.mark.slow
+def test_learning_rate_drops_when_validation_loss_stalls(app, trained, tmp_path):
+    _, table, _ = trained
+    tiny = [a if a != "1" or i == 0 or TINY[i - 1] != "--epochs" else "3" for i, a in enumerate(TINY)]
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = app.main(["train", "--data", str(table), "--eval-limit", "2", *tiny, "--no-export",
+                         "--learning-rate", "1e-7", "--patience", "3", "--reduce-lr-patience", "1",
+                         "--run-dir", str(tmp_path / "run")])
+    assert code == 0
+    with open(tmp_path / "run" / "history.json") as f:
+        rates = json.load(f)["learning_rate"]
+    # A learning rate of 1e-7 cannot lower the loss by ReduceLROnPlateau's min_delta, so from the
+    # second epoch on the rate is divided by 5 after every epoch (the history logs each epoch's rate).
+    assert rates == pytest.approx([1e-7, 1e-7, 2e-8], rel=1e-3)

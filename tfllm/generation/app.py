@@ -122,6 +122,9 @@ class TextToTextApp:
             ("intermediate-dim", cli.positive_int, "feed-forward width (Transformer)"),
             ("learning-rate", cli.positive_float, "Adam learning rate"),
             ("patience", cli.non_negative_int, "epochs without a lower validation loss before stopping"),
+            ("reduce-lr-patience", cli.non_negative_int,
+             "epochs without a lower validation loss before the learning rate is divided by 5 "
+             "(only when below --patience; 0: never)"),
         ):
             attribute = flag.replace("-", "_")
             parser.add_argument(
@@ -190,7 +193,7 @@ class TextToTextApp:
             hidden_dim=args.hidden_dim, num_layers=args.num_layers, num_heads=args.num_heads,
             intermediate_dim=args.intermediate_dim, dropout=args.dropout, epochs=args.epochs,
             batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
-            seed=args.seed, verbose=2 if not sys.stderr.isatty() else "auto",
+            reduce_lr_patience=args.reduce_lr_patience, seed=args.seed, verbose=2 if not sys.stderr.isatty() else "auto",
         )
 
     def _training_data(self, args, demo):

@@ -34,6 +34,10 @@ class TextToTextConfig:
     batch_size: int = 32
     learning_rate: float = 1e-3
     patience: int = 2
+    # Epochs without a lower validation loss before the learning rate is
+    # multiplied by `reduce_lr_factor`; active only when below `patience`.
+    reduce_lr_patience: int = 1
+    reduce_lr_factor: float = 0.2
     seed: int = 0
     verbose: object = "auto"
 
@@ -148,6 +152,11 @@ def train(config, sources, targets, val_sources, val_targets, *, run_dir, strate
         # Bucketed batches come in up to 16 shapes; XLA would compile each one.
         model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=1.0), jit_compile=False)
     callbacks = cli.run_callbacks(run_dir, config.patience)
+    if 0 < config.reduce_lr_patience < config.patience:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=config.reduce_lr_factor, patience=config.reduce_lr_patience,
+            verbose=1 if config.verbose else 0,
+        ))
     started = time.perf_counter()
     history = fit(
         model, train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
