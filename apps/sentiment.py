@@ -222,12 +222,12 @@ def load_pretraining_texts(config):
 
 def pretrain_token_vectors(config, tokenizer, vocabulary, texts, log=print):
     """Skip-gram word vectors for `vocabulary` learned on `texts`, sized for the model."""
-    from tfllm.models.classifier import DEFAULTS
-    from tfllm.text.word_vectors import train_word_vectors
-
-    dim = config.model_options.get("embedding_dim", DEFAULTS[config.model]["embedding_dim"])
     import tensorflow as tf
 
+    from tfllm.models.classifier import DEFAULTS
+    from tfllm.text import RESERVED_TOKENS, train_word_vectors
+
+    dim = config.model_options.get("embedding_dim", DEFAULTS[config.model]["embedding_dim"])
     ids = []
     for start in range(0, len(texts), 1024):
         batch = tokenizer(tf.constant(list(texts[start : start + 1024])))
@@ -235,7 +235,7 @@ def pretrain_token_vectors(config, tokenizer, vocabulary, texts, log=print):
     log(f"pre-training {dim}-d word vectors on {len(texts)} texts ({sum(map(len, ids))} tokens)")
     return train_word_vectors(
         ids, len(vocabulary), dim, epochs=config.pretrain_epochs, seed=config.seed, log=log,
-        skip_ids=range(vocabulary.index("[UNK]") + 1) if "[UNK]" in vocabulary else (0,),
+        skip_ids=[vocabulary.index(token) for token in RESERVED_TOKENS if token in vocabulary],
     )
 
 
