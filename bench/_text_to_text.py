@@ -42,6 +42,40 @@ def make_parser(doc, *, epochs, val_limit, max_source_length, max_target_length,
     return parser
 
 
+def add_decoding_arguments(parser, default):
+    """Options choosing the decodings a benchmark scores; the first is the headline."""
+    parser.add_argument(
+        "--decoding", nargs="+", default=list(default), choices=("greedy", "beam", "top_p"),
+        help="decoding strategies to score; the first one's scores are the headline",
+    )
+    parser.add_argument("--num-beams", type=int, default=4)
+    parser.add_argument("--length-penalty", type=float, help="beam scores divided by length**this (default: the sampler's)")
+    parser.add_argument("--top-p", type=float, default=0.9, help="p for --decoding top_p (seeded)")
+
+
+def generate_all(trained, texts, args, batch_size):
+    """`[(decoding options, generated texts, seconds)]` for each of `args.decoding`."""
+    import time
+
+    from tfllm.generation import text_to_text
+
+    results = []
+    for strategy in args.decoding:
+        decoding = {"strategy": strategy}
+        if strategy == "beam":
+            decoding["num_beams"] = args.num_beams
+            if args.length_penalty is not None:
+                decoding["length_penalty"] = args.length_penalty
+        elif strategy == "top_p":
+            decoding.update(p=args.top_p, seed=0)
+        started = time.perf_counter()
+        predictions = text_to_text.generate_texts(
+            trained.model, trained.tokenizer, list(texts), batch_size=batch_size, **decoding
+        )
+        results.append((decoding, predictions, time.perf_counter() - started))
+    return results
+
+
 def load_splits(name, args):
     """`(train, validation)` frames of data set `name`, cut to --train-limit / --val-limit."""
     from tfllm.data import load_dataset

@@ -5,14 +5,14 @@
 Trains the dialogue app's Transformer on DailyDialog train pairs (one turn of
 context, `$TFLLM_DATA_DIR/dailydialog`), then prints ONE JSON line with
 validation perplexity (teacher forced, end token included), BLEU-1/2 (NLTK
-sentence BLEU, smoothing method 1, averaged) and distinct-1/2 of greedy
-responses, plus the same BLEU for a constant "i don't know ." baseline and the
-training time.
+sentence BLEU, smoothing method 1, averaged) and distinct-1/2 of the generated
+responses (greedy by default; `--decoding greedy top_p beam` scores several,
+the first is the headline), plus the same BLEU for a constant "i don't know ."
+baseline and the training time.
 """
 
 import json
 import os
-import time
 
 import _text_to_text as common
 
@@ -21,6 +21,7 @@ def main(argv=None):
     parser = common.make_parser(
         __doc__, epochs=3, val_limit=2000, max_source_length=48, max_target_length=32, batch_size=64
     )
+    common.add_decoding_arguments(parser, default=["greedy"])
     args = parser.parse_args(argv)
 
     from tfllm.generation import text_to_text
@@ -31,22 +32,30 @@ def main(argv=None):
     with common.training(config, train.context, train.response, val.context, val.response, args.run_dir) as trained:
         model, tokenizer = trained.model, trained.tokenizer
         ppl = text_to_text.model_perplexity(model, tokenizer, val.context, val.response)
-        started = time.perf_counter()
-        predictions = text_to_text.generate_texts(model, tokenizer, list(val.context), batch_size=128)
-        generate_seconds = time.perf_counter() - started
+        generated = common.generate_all(trained, val.context, args, batch_size=128)
     references = list(val.response)
     constant = ["i don't know ."] * len(references)
+
+    def scores(predictions):
+        return {
+            "bleu1": round(bleu(references, predictions, 1), 4),
+            "bleu2": round(bleu(references, predictions, 2), 4),
+            "distinct1": round(distinct_n(predictions, 1), 4),
+            "distinct2": round(distinct_n(predictions, 2), 4),
+        }
+
+    decoding, predictions, generate_seconds = generated[0]
     print(json.dumps({
         "perplexity": round(ppl, 2),
-        "bleu1": round(bleu(references, predictions, 1), 4),
-        "bleu2": round(bleu(references, predictions, 2), 4),
-        "distinct1": round(distinct_n(predictions, 1), 4),
-        "distinct2": round(distinct_n(predictions, 2), 4),
+        **scores(predictions),
         "constant_reply_bleu1": round(bleu(references, constant, 1), 4),
         "constant_reply_bleu2": round(bleu(references, constant, 2), 4),
         "bleu_smoothing": BLEU_SMOOTHING,
         **common.common_fields(trained, config, train, val, generate_seconds),
-        "decoding": {"strategy": "greedy"},
+        "decoding": decoding,
+        "other_decodings": [
+            {"decoding": d, **scores(p), "generate_seconds": round(t, 1)} for d, p, t in generated[1:]
+        ],
         "examples": [
             {"context": c, "reference": r, "generated": p}
             for c, r, p in list(zip(val.context, references, predictions))[:3]

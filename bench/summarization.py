@@ -11,7 +11,6 @@ training time and the settings. Tuning happens on validation only.
 
 import json
 import os
-import time
 
 import _text_to_text as common
 
@@ -20,35 +19,18 @@ def main(argv=None):
     parser = common.make_parser(
         __doc__, epochs=4, val_limit=None, max_source_length=192, max_target_length=48, batch_size=32
     )
-    parser.add_argument(
-        "--decoding", nargs="+", default=["greedy"], choices=("greedy", "beam"),
-        help="decoding strategies to score; the first one's ROUGE is the headline",
-    )
-    parser.add_argument("--num-beams", type=int, default=4)
-    parser.add_argument("--length-penalty", type=float, help="beam scores divided by length**this (default: the sampler's)")
+    common.add_decoding_arguments(parser, default=["greedy"])
     args = parser.parse_args(argv)
 
-    from tfllm.generation import text_to_text
     from tfllm.metrics.generation import lead3_rouge, rouge
 
     train, val = common.load_splits("samsum", args)
     config = common.config_from_args(args)
-    results = []
     with common.training(
         config, train.dialogue, train.summary, val.dialogue, val.summary, args.run_dir
     ) as trained:
-        for strategy in args.decoding:
-            decoding = {"strategy": strategy}
-            if strategy == "beam":
-                decoding["num_beams"] = args.num_beams
-                if args.length_penalty is not None:
-                    decoding["length_penalty"] = args.length_penalty
-            started = time.perf_counter()
-            predictions = text_to_text.generate_texts(
-                trained.model, trained.tokenizer, list(val.dialogue), batch_size=64, **decoding
-            )
-            seconds = time.perf_counter() - started
-            results.append((decoding, percent(rouge(val.summary, predictions)), seconds, predictions))
+        generated = common.generate_all(trained, val.dialogue, args, batch_size=64)
+    results = [(d, percent(rouge(val.summary, p)), t, p) for d, p, t in generated]
     decoding, scores, generate_seconds, predictions = results[0]
     lead3 = percent(lead3_rouge(val.dialogue, val.summary))
     print(json.dumps({
