@@ -10,10 +10,9 @@ from tfllm.generation import (
     bucket,
     decode,
     pad_prompts,
-    resolve_sampler,
-    sampler_config,
     trim,
 )
+from tfllm.generation.compiled import generation_options
 from tfllm.layers import TokenAndPositionEmbedding, TransformerDecoderBlock
 from tfllm.metrics.generation import Perplexity
 
@@ -265,19 +264,11 @@ class CausalLM(keras.Model):
         Returns:
             list of lists of ints, without padding or the stop token.
         """
-        config = sampler_config(
-            strategy, num_beams=num_beams, k=k, p=p, temperature=temperature,
-            length_penalty=length_penalty, seed=seed,
+        config, stop_token_ids, max_length = generation_options(
+            strategy, dict(num_beams=num_beams, k=k, p=p, temperature=temperature,
+                           length_penalty=length_penalty, seed=seed),
+            stop_token_ids, self.end_token_id, max_length, self.sequence_length, "sequence_length",
         )
-        if stop_token_ids == "auto":
-            stop_token_ids = () if self.end_token_id is None else (self.end_token_id,)
-        stop_token_ids = tuple(int(i) for i in (stop_token_ids or ()))
-        max_length = self.sequence_length if max_length is None else int(max_length)
-        if not 1 < max_length <= self.sequence_length:
-            raise ValueError(
-                f"max_length must be in [2, sequence_length={self.sequence_length}]. "
-                f"Received: max_length={max_length}"
-            )
         rows = as_token_lists(token_ids, self.pad_token_id)
         if not rows:
             return []
@@ -290,13 +281,7 @@ class CausalLM(keras.Model):
         length = bucket(max_length, limit=self.sequence_length)
         tokens, lengths = pad_prompts(rows, length, self.pad_token_id)
 
-        def build():
-            sampler = resolve_sampler(config)
-            return lambda t, n, m: self.generate_step(t, n, m, sampler, stop_token_ids, use_cache)
-
-        function = self._decoders.get(
-            (config, stop_token_ids, bool(use_cache)), build, jit_compile=jit_compile
-        )
+        function = self._decoders.decoder(self.generate_step, config, stop_token_ids, use_cache, jit_compile)
         out = function(
             ops.convert_to_tensor(tokens), ops.convert_to_tensor(lengths),
             ops.convert_to_tensor(max_length, "int32"),

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from tfllm._validation import check_positive_ints, check_rates
-from tfllm.generation import CompiledDecoders, decode
+from tfllm.generation import CompiledDecoders
 from tfllm.models.transformer_seq2seq import Seq2SeqModelMixin
 
 
@@ -165,17 +165,7 @@ class LSTMSeq2Seq(Seq2SeqModelMixin, keras.Model):
                 logits, _ = self._decode(tokens, [h, c], encoded, mask)
                 return ops.take(logits, index - 1, axis=1), cache
 
-        return decode(
-            next,
-            decoder_token_ids,
-            index=1,
-            cache=cache,
-            sampler=sampler,
-            stop_token_ids=stop_token_ids,
-            pad_token_id=self.pad_token_id,
-            max_length=max_length,
-            suppress_token_ids=self.suppressed_token_ids(),
-        )
+        return self.decode_targets(next, decoder_token_ids, cache, sampler, stop_token_ids, max_length)
 
     def get_config(self):
         config = super().get_config()

@@ -11,10 +11,9 @@ from tfllm.generation import (
     bucket,
     decode,
     pad_prompts,
-    resolve_sampler,
-    sampler_config,
     trim,
 )
+from tfllm.generation.compiled import generation_options
 from tfllm.layers import TokenAndPositionEmbedding, TransformerDecoderBlock, TransformerEncoderBlock
 from tfllm.metrics.generation import Perplexity
 
@@ -54,6 +53,14 @@ class Seq2SeqModelMixin:
     def suppressed_token_ids(self):
         """Ids never generated: padding and the start id."""
         return tuple(i for i in (self.pad_token_id, self.start_token_id) if i is not None)
+
+    def decode_targets(self, next, decoder_token_ids, cache, sampler, stop_token_ids, max_length):
+        """`decode` after the start token (position 0), never emitting `suppressed_token_ids`."""
+        return decode(
+            next, decoder_token_ids, index=1, cache=cache, sampler=sampler,
+            stop_token_ids=stop_token_ids, pad_token_id=self.pad_token_id, max_length=max_length,
+            suppress_token_ids=self.suppressed_token_ids(),
+        )
 
     def initial_decoder_tokens(self, batch_size, length):
         """(batch, length) int32 decoder inputs: the start id, then padding."""
@@ -98,19 +105,12 @@ class Seq2SeqModelMixin:
             token or padding.
         """
         self._check_generation_ids()
-        config = sampler_config(
-            strategy, num_beams=num_beams, k=k, p=p, temperature=temperature,
-            length_penalty=length_penalty, seed=seed,
+        config, stop_token_ids, max_length = generation_options(
+            strategy, dict(num_beams=num_beams, k=k, p=p, temperature=temperature,
+                           length_penalty=length_penalty, seed=seed),
+            stop_token_ids, self.end_token_id, max_length, self.decoder_sequence_length,
+            "decoder_sequence_length",
         )
-        if stop_token_ids == "auto":
-            stop_token_ids = () if self.end_token_id is None else (self.end_token_id,)
-        stop_token_ids = tuple(int(i) for i in (stop_token_ids or ()))
-        max_length = self.decoder_sequence_length if max_length is None else int(max_length)
-        if not 1 < max_length <= self.decoder_sequence_length:
-            raise ValueError(
-                f"max_length must be in [2, decoder_sequence_length="
-                f"{self.decoder_sequence_length}]. Received: max_length={max_length}"
-            )
         rows = as_token_lists(encoder_token_ids, self.pad_token_id)
         if not rows:
             return []
@@ -121,13 +121,7 @@ class Seq2SeqModelMixin:
         targets = np.full((len(sources), length), self.pad_token_id, dtype="int32")
         targets[:, 0] = self.start_token_id
 
-        def build():
-            sampler = resolve_sampler(config)
-            return lambda s, t, m: self.generate_step(s, t, m, sampler, stop_token_ids, use_cache)
-
-        function = self._decoders.get(
-            (config, stop_token_ids, bool(use_cache)), build, jit_compile=jit_compile
-        )
+        function = self._decoders.decoder(self.generate_step, config, stop_token_ids, use_cache, jit_compile)
         out = function(
             ops.convert_to_tensor(sources), ops.convert_to_tensor(targets),
             ops.convert_to_tensor(max_length, "int32"),
@@ -446,17 +440,7 @@ class TransformerSeq2Seq(Seq2SeqModelMixin, keras.Model):
                 logits = self.decode_sequence(tokens, encoded, encoder_padding_mask, known)
                 return ops.take(logits, index - 1, axis=1), cache
 
-        return decode(
-            next,
-            decoder_token_ids,
-            index=1,
-            cache=cache,
-            sampler=sampler,
-            stop_token_ids=stop_token_ids,
-            pad_token_id=self.pad_token_id,
-            max_length=max_length,
-            suppress_token_ids=self.suppressed_token_ids(),
-        )
+        return self.decode_targets(next, decoder_token_ids, cache, sampler, stop_token_ids, max_length)
 
     def get_config(self):
         config = super().get_config()
