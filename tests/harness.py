@@ -96,3 +96,21 @@ def check_layer(make_layer, inputs, tmp_path, *, call=None, expected_shape=None,
         keras.ops.convert_to_numpy(loaded(feed)), keras.ops.convert_to_numpy(model(feed))
     )
     return model
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_app(name):
+    """Imports `apps/<name>.py` (the apps are scripts, not package modules)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"{name}_app", os.path.join(REPO_ROOT, "apps", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def last_json(text):
+    """The JSON object on the last line of a command's output."""
+    return json.loads(text.strip().splitlines()[-1])

@@ -1,16 +1,15 @@
 """Dialogue app: train on DailyDialog-format text, evaluate, chat, reload in a fresh process."""
 
-import importlib.util
 import io
-import json
 import os
 import subprocess
 import sys
 from contextlib import redirect_stdout
 
+import harness
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = harness.REPO_ROOT
 TINY = [
     "--epochs", "1", "--vocabulary-size", "300", "--max-source-length", "24",
     "--max-target-length", "12", "--hidden-dim", "16", "--num-layers", "1", "--num-heads", "2",
@@ -18,20 +17,9 @@ TINY = [
 ]
 
 
-def load_app():
-    spec = importlib.util.spec_from_file_location("dialogue_app", os.path.join(ROOT, "apps", "dialogue.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def last_json(text):
-    return json.loads(text.strip().splitlines()[-1])
-
-
 @pytest.fixture(scope="module")
 def app():
-    return load_app()
+    return harness.load_app("dialogue")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +42,7 @@ def trained(app, tmp_path_factory):
     out = io.StringIO()
     with redirect_stdout(out):
         assert app.main(args) == 0
-    return base, table, last_json(out.getvalue())
+    return base, table, harness.last_json(out.getvalue())
 
 
 @pytest.mark.slow
@@ -75,7 +63,7 @@ def test_evaluate_uses_the_export_alone(app, trained, capsys):
 
     base, table, _ = trained
     assert app.main(["evaluate", "--model-dir", str(base / "export"), "--data", str(table)]) == 0
-    result = last_json(capsys.readouterr().out)
+    result = harness.last_json(capsys.readouterr().out)
     assert result["examples"] == 8
     model, tokenizer, _ = text_to_text.load_run(base / "run")
     import pandas as pd

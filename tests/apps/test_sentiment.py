@@ -1,7 +1,6 @@
 """End to end: train -> export -> evaluate -> predict through `main(argv)`, and every bad input."""
 
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -10,9 +9,10 @@ import sys
 
 import numpy as np
 import pandas as pd
+import harness
 import pytest
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO_ROOT = harness.REPO_ROOT
 
 POSITIVE = ["a wonderful film", "great acting and a great story", "i loved it", "truly wonderful fun",
             "brilliant and moving", "the best film this year", "great fun for everyone", "loved every minute"]
@@ -21,14 +21,7 @@ NEGATIVE = ["a terrible film", "awful acting and a boring story", "i hated it", 
 TEXTS = ["great fun, i loved it", "an awful, boring mess", ""]
 
 
-def _load_app():
-    spec = importlib.util.spec_from_file_location("sentiment_app", os.path.join(REPO_ROOT, "apps", "sentiment.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-app = _load_app()
+app = harness.load_app("sentiment")
 
 
 def run_main(argv):

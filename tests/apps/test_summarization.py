@@ -1,6 +1,5 @@
 """Summarization app: train a tiny model in process, export, reload in a fresh process."""
 
-import importlib.util
 import io
 import json
 import os
@@ -9,9 +8,10 @@ import sys
 
 from contextlib import redirect_stdout
 
+import harness
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = harness.REPO_ROOT
 TINY = [
     "--epochs", "1", "--vocabulary-size", "300", "--max-source-length", "64",
     "--max-target-length", "16", "--hidden-dim", "16", "--num-layers", "1", "--num-heads", "2",
@@ -19,20 +19,9 @@ TINY = [
 ]
 
 
-def load_app():
-    spec = importlib.util.spec_from_file_location("summarization_app", os.path.join(ROOT, "apps", "summarization.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def last_json(text):
-    return json.loads(text.strip().splitlines()[-1])
-
-
 @pytest.fixture(scope="module")
 def app():
-    return load_app()
+    return harness.load_app("summarization")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +40,7 @@ def trained(app, tmp_path_factory):
     with redirect_stdout(out):
         code = app.main(args)
     assert code == 0
-    return base, table, last_json(out.getvalue())
+    return base, table, harness.last_json(out.getvalue())
 
 
 @pytest.mark.slow
@@ -104,11 +93,11 @@ def test_signature_and_in_process_generation_agree(trained):
 def test_evaluate_and_beam_export(app, trained, capsys):
     base, table, _ = trained
     assert app.main(["evaluate", "--model-dir", str(base / "export"), "--data", str(table), "--limit", "4"]) == 0
-    result = last_json(capsys.readouterr().out)
+    result = harness.last_json(capsys.readouterr().out)
     assert result["examples"] == 4 and {"rouge1", "lead3_rouge1"} <= set(result)
     assert app.main(["export", "--run-dir", str(base / "run"), "--export-dir", str(base / "export"),
                      "--decoding", "beam", "--num-beams", "2"]) == 0
-    result = last_json(capsys.readouterr().out)
+    result = harness.last_json(capsys.readouterr().out)
     assert result["export_path"] == str(base / "export" / "2")
     assert result["decoding"] == {"strategy": "beam", "num_beams": 2}
 
@@ -160,7 +149,7 @@ def test_model_server_answers_text_over_grpc(trained):
 @pytest.mark.slow
 def test_learning_rate_drops_when_validation_loss_stalls(app, trained, tmp_path):
     _, table, _ = trained
-    tiny = [a if a != "1" or i == 0 or TINY[i - 1] != "--epochs" else "3" for i, a in enumerate(TINY)]
+    tiny = ["--epochs", "3", *TINY[2:]]  # TINY starts with --epochs 1
     out = io.StringIO()
     with redirect_stdout(out):
         code = app.main(["train", "--data", str(table), "--eval-limit", "2", *tiny, "--no-export",
