@@ -15,6 +15,7 @@ from tfllm.serving import signatures as sig
 from tfllm.serving.__main__ import main
 from tfllm.serving.client import RestClient, ServingClient
 from tfllm.serving.protocol import ServingError
+from tfllm.serving.server import ModelServer
 
 TEXTS = ["a great film", "a boring story"]
 
@@ -155,6 +156,19 @@ def test_cli_errors_are_one_line_with_exit_code_2(server, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["serve", "--enable_batching=maybe"])
     assert e.value.code == 2
+    assert main(["serve", "--port", "0", "--model_base_path", str(tmp_path),
+                 "--tensorflow_intra_op_parallelism=-1"]) == 2
+    assert "tensorflow_intra_op_parallelism must be >= 0" in capsys.readouterr().err
+
+
+def test_thread_flags_after_tensorflow_started_are_a_clear_error(probe_base):
+    import tensorflow as tf
+
+    tf.constant(1.0) + 1.0  # This process has run ops: its thread pools exist.
+    taken = tf.config.threading.get_intra_op_parallelism_threads()
+    with pytest.raises(ValueError, match="before TensorFlow runs its first op"):
+        ModelServer(model_name="probe", model_base_path=str(probe_base), port=0,
+                    tensorflow_intra_op_parallelism=taken + 3).start()
 
 
 @pytest.mark.slow
@@ -167,7 +181,8 @@ def test_cli_serve_answers_then_stops_on_sigterm(probe_base, tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "tfllm.serving", "serve", "--model_name=probe",
          f"--model_base_path={probe_base}", f"--port={port}", "--enable_batching",
-         "--file_system_poll_wait_seconds=0"],
+         "--file_system_poll_wait_seconds=0", "--tensorflow_intra_op_parallelism=1",
+         "--tensorflow_inter_op_parallelism=2"],
         stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
@@ -180,6 +195,7 @@ def test_cli_serve_answers_then_stops_on_sigterm(probe_base, tmp_path):
         assert process.returncode == 0
         log = process.stderr.read()
         assert "loaded model probe version 2" in log and "unloaded model probe version 2" in log
+        assert "TensorFlow threads: intra-op 1, inter-op 2" in log
     finally:
         if process.poll() is None:
             process.kill()

@@ -50,6 +50,10 @@ def _parser():
     serve.add_argument("--grpc_max_message_size", type=int, default=None,
                        help="largest request in bytes, gRPC or REST (default 64 MiB)")
     serve.add_argument("--grpc_max_threads", type=int, default=64, help="gRPC worker threads")
+    serve.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
+                       help="threads one op may use; 0 lets TensorFlow pick (default)")
+    serve.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
+                       help="ops run in parallel; 0 lets TensorFlow pick (default)")
 
     predict = sub.add_parser("predict", help="send a Predict request and print the outputs as JSON")
     predict.add_argument("texts", nargs="+", help="input texts (one batch)")
@@ -98,6 +102,8 @@ def _serve(args):
             file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
             grpc_max_message_size=args.grpc_max_message_size or DEFAULT_MAX_MESSAGE_SIZE,
             grpc_max_threads=args.grpc_max_threads,
+            tensorflow_intra_op_parallelism=args.tensorflow_intra_op_parallelism,
+            tensorflow_inter_op_parallelism=args.tensorflow_inter_op_parallelism,
         )
         server.start()
     except (ExportError, ValueError, OSError) as e:

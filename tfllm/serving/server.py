@@ -26,6 +26,7 @@ import threading
 import time
 
 import grpc
+import tensorflow as tf
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -59,6 +60,30 @@ def _load_text_ops():
     # Registers the tensorflow-text kernels (WordPiece tokenizers and friends)
     # that exports of keras_hub tokenizers need; stock TF Serving links them too.
     import tensorflow_text  # noqa: F401
+
+
+def _set_tensorflow_threads(intra_op, inter_op):
+    """Applies TF Serving's `--tensorflow_{intra,inter}_op_parallelism` (0: keep the default)."""
+    threading_config = tf.config.threading
+    for value, flag, get, set_ in (
+        (intra_op, "tensorflow_intra_op_parallelism",
+         threading_config.get_intra_op_parallelism_threads,
+         threading_config.set_intra_op_parallelism_threads),
+        (inter_op, "tensorflow_inter_op_parallelism",
+         threading_config.get_inter_op_parallelism_threads,
+         threading_config.set_inter_op_parallelism_threads),
+    ):
+        if value and get() != value:
+            try:
+                set_(value)
+            except RuntimeError:
+                raise ValueError(
+                    f"{flag}={value} must be set before TensorFlow runs its first op in this "
+                    "process; start the server in a fresh process"
+                ) from None
+    if intra_op or inter_op:
+        log.info("TensorFlow threads: intra-op %s, inter-op %s",
+                 intra_op or "default", inter_op or "default")
 
 
 # ---------------------------------------------------------------------------
@@ -194,6 +219,13 @@ class ModelServer:
         grpc_max_message_size: largest request (gRPC message or REST body) in
             bytes; larger ones fail with RESOURCE_EXHAUSTED (HTTP 413).
         grpc_max_threads: threads answering gRPC requests.
+        tensorflow_intra_op_parallelism: threads one op may use; 0 lets
+            TensorFlow pick (one per core). On a machine with few cores that
+            also runs the gRPC front end, 1 leaves more CPU for requests.
+        tensorflow_inter_op_parallelism: ops run at the same time; 0 lets
+            TensorFlow pick. Both must be set before this process runs its
+            first TensorFlow op (a fresh process, as `python -m tfllm.serving
+            serve`, always qualifies).
         model_config_file_poll_wait_seconds: re-read `model_config_file` this
             often and apply it when it changed; 0 never.
 
@@ -208,7 +240,8 @@ class ModelServer:
                  model_config=None, port=8500, rest_api_port=None, host="127.0.0.1",
                  enable_batching=False, batching_parameters=None,
                  file_system_poll_wait_seconds=1.0, grpc_max_message_size=DEFAULT_MAX_MESSAGE_SIZE,
-                 grpc_max_threads=64, model_config_file_poll_wait_seconds=0):
+                 grpc_max_threads=64, model_config_file_poll_wait_seconds=0,
+                 tensorflow_intra_op_parallelism=0, tensorflow_inter_op_parallelism=0):
         sources = sum(x is not None for x in (model_base_path, model_config_file, model_config))
         if sources != 1:
             raise ValueError(
@@ -226,6 +259,10 @@ class ModelServer:
             config = export.model_server_config(model_config)
         if grpc_max_message_size <= 0:
             raise ValueError(f"grpc_max_message_size must be > 0. Received: {grpc_max_message_size}")
+        for name, value in (("tensorflow_intra_op_parallelism", tensorflow_intra_op_parallelism),
+                            ("tensorflow_inter_op_parallelism", tensorflow_inter_op_parallelism)):
+            if int(value) < 0:
+                raise ValueError(f"{name} must be >= 0 (0: TensorFlow's default). Received: {value}")
         if isinstance(batching_parameters, (str, os.PathLike)):
             batching_parameters = BatchingParameters.from_file(batching_parameters)
         self.config = config
@@ -238,6 +275,8 @@ class ModelServer:
         self.poll_seconds = float(file_system_poll_wait_seconds)
         self.max_message_size = int(grpc_max_message_size)
         self.grpc_max_threads = int(grpc_max_threads)
+        self.intra_op_threads = int(tensorflow_intra_op_parallelism)
+        self.inter_op_threads = int(tensorflow_inter_op_parallelism)
         self.metrics = Metrics()
         self.manager = None
         self.rest_recorder = Recorder(self.metrics, "REST")
@@ -254,6 +293,7 @@ class ModelServer:
 
     def start(self):
         """Loads the models (raising if one fails to load), then starts serving."""
+        _set_tensorflow_threads(self.intra_op_threads, self.inter_op_threads)
         _load_text_ops()
         self.manager = ModelManager(self.config, batching=self.batching, metrics=self.metrics)
         for model in self.manager.models.values():
