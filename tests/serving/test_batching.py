@@ -94,6 +94,49 @@ def test_scheduler_errors_reach_every_caller_and_a_full_queue_is_unavailable():
     assert tiny.run({"x": np.ones(1, np.float32)}, 1)["y"].tolist() == [2.0]
 
 
+@pytest.mark.parametrize("fail", [False, True])
+def test_scheduler_calls_back_on_the_event_loop_once_per_batch(fail):
+    import asyncio
+
+    fn = Recorder(fail=fail)
+    params = BatchingParameters(max_batch_size=4, batch_timeout_micros=500_000, num_batch_threads=1)
+    scheduler = BatchScheduler(fn, params)
+    hops = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        wake = loop.call_soon_threadsafe
+
+        def counting(*args):
+            hops.append(threading.get_ident())
+            return wake(*args)
+
+        loop.call_soon_threadsafe = counting
+        seen = []
+        futures = []
+        for i in range(4):
+            future = loop.create_future()
+
+            def callback(outputs, error, future=future):
+                seen.append(threading.get_ident())
+                future.set_result(error if error is not None else outputs)
+
+            assert scheduler.submit({"x": np.array([float(i)])}, 1, callback, loop=loop)
+            futures.append(future)
+        return await asyncio.gather(*futures), seen, threading.get_ident()
+
+    results, seen, loop_thread = asyncio.run(main())
+    scheduler.close()
+    assert fn.sizes == [4]
+    assert len(hops) == 1 and hops[0] != loop_thread  # One wake-up, from the batch thread.
+    assert seen == [loop_thread] * 4
+    for i, result in enumerate(results):
+        if fail:
+            assert isinstance(result, ServingError) and result.message == "bad batch"
+        else:
+            np.testing.assert_array_equal(result["y"], [2.0 * i])
+
+
 def test_batching_parameters_file_format(tmp_path):
     path = tmp_path / "batching.config"
     path.write_text(

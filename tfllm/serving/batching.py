@@ -106,14 +106,20 @@ class BatchingParameters:
 
 
 class _Task:
-    __slots__ = ("inputs", "rows", "key", "enqueued", "callback")
+    __slots__ = ("inputs", "rows", "key", "enqueued", "callback", "loop")
 
-    def __init__(self, inputs, rows, key, callback):
+    def __init__(self, inputs, rows, key, callback, loop):
         self.inputs = inputs
         self.rows = rows
         self.key = key
         self.enqueued = time.monotonic()
         self.callback = callback
+        self.loop = loop
+
+
+def _run_callbacks(results):
+    for callback, outputs, error in results:
+        callback(outputs, error)
 
 
 class BatchScheduler:
@@ -122,8 +128,9 @@ class BatchScheduler:
     A batch closes when it holds `max_batch_size` rows or
     `batch_timeout_micros` after its first request arrived; only requests
     whose inputs agree in dtype and non-batch shape are merged. `submit`
-    queues a request and calls back from a batch thread (what an event loop
-    wants); `run` blocks until the result is there.
+    queues a request and calls back from a batch thread, or on an asyncio
+    event loop it names (one hand-off to that loop per batch, not per
+    request); `run` blocks until the result is there.
     """
 
     def __init__(self, fn, params, on_batch=None):
@@ -141,11 +148,13 @@ class BatchScheduler:
         for t in self._threads:
             t.start()
 
-    def submit(self, inputs, rows, callback):
+    def submit(self, inputs, rows, callback, loop=None):
         """Queues `inputs` (`rows` rows); `callback(outputs, error)` runs when its batch ran.
 
-        Returns False, queuing nothing, once the scheduler is closed. Raises
-        UNAVAILABLE when `max_enqueued_batches` batches are already waiting.
+        The callback runs on the batch thread, or on asyncio event loop `loop`
+        when given. Returns False, queuing nothing, once the scheduler is
+        closed. Raises UNAVAILABLE when `max_enqueued_batches` batches are
+        already waiting.
         """
         key = tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in inputs.items()))
         limit = self._params.max_batch_size * self._params.max_enqueued_batches
@@ -157,7 +166,7 @@ class BatchScheduler:
                     grpc.StatusCode.UNAVAILABLE,
                     "The batch scheduling queue to which this task was submitted is full",
                 )
-            self._queue.append(_Task(inputs, rows, key, callback))
+            self._queue.append(_Task(inputs, rows, key, callback, loop))
             self._queued_rows += rows
             self._cv.notify()
         return True
@@ -249,11 +258,27 @@ class BatchScheduler:
                         f"needs its 0th dimension to equal the batch size {padded}",
                     )
         except Exception as e:  # Every request of the batch gets the error.
-            for task in batch:
-                task.callback(None, e)
+            self._deliver([(task, None, e) for task in batch])
             return
-        start = 0
+        results, start = [], 0
         for task in batch:
             end = start + task.rows
-            task.callback({k: v[start:end] for k, v in outputs.items()}, None)
+            results.append((task, {k: v[start:end] for k, v in outputs.items()}, None))
             start = end
+        self._deliver(results)
+
+    @staticmethod
+    def _deliver(results):
+        """Runs the callbacks: batch-thread ones here, loop ones in one hop per loop.
+
+        Waking an event loop costs a system call and a GIL hand-off, so a
+        batch of 32 requests makes one hop instead of 32.
+        """
+        by_loop = {}
+        for task, outputs, error in results:
+            if task.loop is None:
+                task.callback(outputs, error)
+            else:
+                by_loop.setdefault(task.loop, []).append((task.callback, outputs, error))
+        for loop, items in by_loop.items():
+            loop.call_soon_threadsafe(_run_callbacks, items)

@@ -152,10 +152,10 @@ class _Servable:
         if scheduler is not None:
             future = loop.create_future()
 
-            def callback(outputs, error):
-                loop.call_soon_threadsafe(_set_future, future, outputs, error)
+            def callback(outputs, error):  # Runs on `loop`.
+                _set_future(future, outputs, error)
 
-            if scheduler.submit(inputs, len(next(iter(inputs.values()))), callback):
+            if scheduler.submit(inputs, len(next(iter(inputs.values()))), callback, loop=loop):
                 return await future
         return await loop.run_in_executor(executor, self._call, signature_name, inputs)
 
