@@ -7,7 +7,12 @@ TFLLM_DATA_DIR has them, 2 Transformer blocks, 64 tokens), exports it, then:
    and of batch-1 gRPC Predict calls through `ServingClient` to
    `python -m tfllm.serving serve` in a separate process (batching off);
 2. requests/s of 32 concurrent clients sending batch-1 requests, against the
-   server with batching off, then on.
+   server with batching off, then on, and against a reference: a gRPC
+   PredictionService in the same Python stack that answers every request with
+   a canned response (no model, no batching), i.e. what the gRPC machinery
+   alone costs. CPU per request (server + load generator, from /proc) is
+   recorded for all three, so the ceiling the front end puts on batching shows
+   in the same line.
 
 Prints ONE JSON line: grpc_p50_overhead_ms (p50 gRPC - p50 in-process),
 grpc_p99_ms, batching_throughput_ratio (batching on / off), and raw figures.
@@ -56,16 +61,79 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(base_path, batching_file=None):
+def start_server(base_path, batching_file=None, intra_op=0, inter_op=0):
     port = free_port()
     command = [
         sys.executable, "-m", "tfllm.serving", "serve", "--model_name=bench",
         f"--model_base_path={base_path}", f"--port={port}", "--file_system_poll_wait_seconds=0",
+        f"--tensorflow_intra_op_parallelism={intra_op}", f"--tensorflow_inter_op_parallelism={inter_op}",
     ]
     if batching_file:
         command += ["--enable_batching", f"--batching_parameters_file={batching_file}"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return process, f"127.0.0.1:{port}"
+
+
+def start_echo_server():
+    port = free_port()
+    command = [sys.executable, os.path.abspath(__file__), "--serve-echo", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return process, f"127.0.0.1:{port}"
+
+
+def serve_echo(port):
+    """A PredictionService answering every Predict with one canned response: the gRPC cost alone."""
+    import asyncio
+
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from tfllm.serving import protocol
+
+    response = predict_pb2.PredictResponse()
+    response.model_spec.name = "bench"
+    response.model_spec.version.value = 1
+    response.model_spec.signature_name = "serving_default"
+    for key, value in (("probabilities", np.array([[0.3, 0.7]], np.float32)),
+                       ("label", np.array([b"positive"], dtype=object)),
+                       ("label_id", np.array([1], np.int64))):
+        response.outputs[key].CopyFrom(protocol.to_tensor_proto(value))
+
+    class Echo(prediction_service_pb2_grpc.PredictionServiceServicer):
+        async def Predict(self, request, context):
+            return response
+
+    async def run():
+        server = grpc.aio.server()
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Echo(), server)
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        await server.wait_for_termination()
+
+    asyncio.run(run())
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process (Linux /proc), or None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured_throughput(process, target, texts, clients, seconds):
+    """`throughput` plus CPU ms per request of the server process and of this (load) process."""
+    server_before, client_before = cpu_seconds(process.pid), time.process_time()
+    began = time.perf_counter()
+    rps = throughput(target, texts, clients, seconds)
+    requests = rps * (time.perf_counter() - began)
+    server_after, client_after = cpu_seconds(process.pid), time.process_time()
+    server_ms = None
+    if server_before is not None and server_after is not None:
+        server_ms = round((server_after - server_before) / requests * 1000, 3)
+    return rps, {"server": server_ms, "load_generator": round((client_after - client_before) / requests * 1000, 3)}
 
 
 def stop_server(process):
@@ -129,7 +197,17 @@ def main(argv=None):
     parser.add_argument("--sequence_length", type=int, default=64)
     parser.add_argument("--hidden_dim", type=int, default=64)
     parser.add_argument("--num_layers", type=int, default=2)
+    parser.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
+                        help="server flag of the same name, both runs (0: TensorFlow's default)")
+    parser.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
+                        help="server flag of the same name, both runs (0: TensorFlow's default)")
+    parser.add_argument("--serve-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_echo:
+        serve_echo(args.serve_echo)
+        return 0
+    threads = {"intra_op": args.tensorflow_intra_op_parallelism,
+               "inter_op": args.tensorflow_inter_op_parallelism}
 
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
@@ -160,7 +238,7 @@ def main(argv=None):
         fn(text=batch32)
     local_batch32_ms = (time.perf_counter() - t) / 50 * 1000
 
-    server, target = start_server(base_path)
+    server, target = start_server(base_path, **threads)
     try:
         client = ServingClient(target, timeout=60, retries=120, backoff=0.5)
         for i in range(50):  # Waits for the server, then warms both paths.
@@ -177,7 +255,7 @@ def main(argv=None):
             client.predict("bench", {"text": [text]})
             remote.append(time.perf_counter() - t)
         client.close()
-        rps_off = throughput(target, texts, args.clients, args.seconds)
+        rps_off, cpu_off = measured_throughput(server, target, texts, args.clients, args.seconds)
     finally:
         stop_server(server)
 
@@ -186,13 +264,23 @@ def main(argv=None):
         f.write(f"max_batch_size {{ value: {args.max_batch_size} }}\n"
                 f"batch_timeout_micros {{ value: {args.batch_timeout_micros} }}\n"
                 f"num_batch_threads {{ value: {args.num_batch_threads} }}\n")
-    server, target = start_server(base_path, batching_file)
+    server, target = start_server(base_path, batching_file, **threads)
     try:
         client = ServingClient(target, timeout=60, retries=120, backoff=0.5)
         for i in range(20):
             client.predict("bench", {"text": [texts[i]]})
         client.close()
-        rps_on = throughput(target, texts, args.clients, args.seconds)
+        rps_on, cpu_on = measured_throughput(server, target, texts, args.clients, args.seconds)
+    finally:
+        stop_server(server)
+
+    server, target = start_echo_server()
+    try:
+        client = ServingClient(target, timeout=60, retries=120, backoff=0.5)
+        for i in range(20):
+            client.predict("bench", {"text": [texts[i]]})
+        client.close()
+        rps_echo, cpu_echo = measured_throughput(server, target, texts, args.clients, args.seconds)
     finally:
         stop_server(server)
 
@@ -209,6 +297,9 @@ def main(argv=None):
         "grpc_p50_over_in_process_p50": round(percentile_ms(remote, 50) / percentile_ms(local, 50), 2),
         "rps_batching_off": round(rps_off, 1),
         "rps_batching_on": round(rps_on, 1),
+        "rps_grpc_echo": round(rps_echo, 1),
+        "cpu_ms_per_request": {"batching_off": cpu_off, "batching_on": cpu_on, "grpc_echo": cpu_echo},
+        "tensorflow_threads": threads,
         "clients": args.clients,
         "max_batch_size": args.max_batch_size,
         "batch_timeout_micros": args.batch_timeout_micros,
