@@ -264,25 +264,18 @@ def main(argv=None):
         f.write(f"max_batch_size {{ value: {args.max_batch_size} }}\n"
                 f"batch_timeout_micros {{ value: {args.batch_timeout_micros} }}\n"
                 f"num_batch_threads {{ value: {args.num_batch_threads} }}\n")
-    server, target = start_server(base_path, batching_file, **threads)
-    try:
-        client = ServingClient(target, timeout=60, retries=120, backoff=0.5)
-        for i in range(20):
-            client.predict("bench", {"text": [texts[i]]})
-        client.close()
-        rps_on, cpu_on = measured_throughput(server, target, texts, args.clients, args.seconds)
-    finally:
-        stop_server(server)
+    def load_run(server, target):
+        try:
+            client = ServingClient(target, timeout=60, retries=120, backoff=0.5)
+            for i in range(20):  # Waits for the server, then warms it.
+                client.predict("bench", {"text": [texts[i]]})
+            client.close()
+            return measured_throughput(server, target, texts, args.clients, args.seconds)
+        finally:
+            stop_server(server)
 
-    server, target = start_echo_server()
-    try:
-        client = ServingClient(target, timeout=60, retries=120, backoff=0.5)
-        for i in range(20):
-            client.predict("bench", {"text": [texts[i]]})
-        client.close()
-        rps_echo, cpu_echo = measured_throughput(server, target, texts, args.clients, args.seconds)
-    finally:
-        stop_server(server)
+    rps_on, cpu_on = load_run(*start_server(base_path, batching_file, **threads))
+    rps_echo, cpu_echo = load_run(*start_echo_server())
 
     shutil.rmtree(workdir, ignore_errors=True)
     result = {
