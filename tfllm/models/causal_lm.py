@@ -14,11 +14,11 @@ from tfllm.generation import (
 )
 from tfllm.generation.compiled import generation_options
 from tfllm.layers import TokenAndPositionEmbedding, TransformerDecoderBlock
-from tfllm.metrics.generation import Perplexity
+from tfllm.models.language_model import LanguageModelMixin
 
 
 @keras.saving.register_keras_serializable(package="tfllm")
-class CausalLM(keras.Model):
+class CausalLM(LanguageModelMixin, keras.Model):
     """Decoder-only Transformer language model (GPT-2 layout) with `generate()`.
 
     Pre-norm `TransformerDecoderBlock`s without cross-attention over learned
@@ -138,22 +138,6 @@ class CausalLM(keras.Model):
         for block in self.blocks:
             x = block(x, decoder_padding_mask=padding_mask, training=training)
         return self._logits(self.final_norm(x))
-
-    def compile(self, optimizer="adam", loss="auto", metrics="auto", **kwargs):
-        """`keras.Model.compile` with masked cross-entropy and perplexity by default."""
-        if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(
-                from_logits=True, ignore_class=self.pad_token_id
-            )
-        if metrics == "auto":
-            metrics = [Perplexity(from_logits=True, mask_token_id=self.pad_token_id)]
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-
-    def compile_from_config(self, config):
-        """Restores `compile()` on load (Keras skips custom `compile` methods otherwise)."""
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
 
     # Cached decoding.
 

@@ -15,33 +15,17 @@ from tfllm.generation import (
 )
 from tfllm.generation.compiled import generation_options
 from tfllm.layers import TokenAndPositionEmbedding, TransformerDecoderBlock, TransformerEncoderBlock
-from tfllm.metrics.generation import Perplexity
+from tfllm.models.language_model import LanguageModelMixin
 
 
-class Seq2SeqModelMixin:
-    """`generate()` and `compile()` defaults for encoder-decoder models.
+class Seq2SeqModelMixin(LanguageModelMixin):
+    """`generate()` and `compile()` defaults (`LanguageModelMixin`) for encoder-decoder models.
 
     The model provides `generate_step(encoder_token_ids, decoder_token_ids,
     max_length, sampler, stop_token_ids, use_cache)`, plus the attributes
     `encoder_sequence_length`, `decoder_sequence_length`, `pad_token_id`,
     `start_token_id`, `end_token_id` and `_decoders` (`CompiledDecoders`).
     """
-
-    def compile(self, optimizer="adam", loss="auto", metrics="auto", **kwargs):
-        """`keras.Model.compile` with masked cross-entropy and perplexity by default."""
-        if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(
-                from_logits=True, ignore_class=self.pad_token_id
-            )
-        if metrics == "auto":
-            metrics = [Perplexity(from_logits=True, mask_token_id=self.pad_token_id)]
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-
-    def compile_from_config(self, config):
-        """Restores `compile()` on load (Keras skips custom `compile` methods otherwise)."""
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
 
     def _check_generation_ids(self):
         if self.start_token_id is None:

@@ -132,23 +132,22 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
         return await self._serve(context, "predict", request.model_spec.name, work,
                                  predict_pb2.PredictResponse)
 
-    async def Classify(self, request, context):
+    async def _run_examples(self, context, api, request, run, response_type):
+        """Classify/Regress: `run(manager, request)` gives the result put into `response_type`."""
         async def work():
-            servable, name, result = await self._blocking(servables.classify, self._manager, request)
-            response = classification_pb2.ClassificationResponse(result=result)
+            servable, name, result = await self._blocking(run, self._manager, request)
+            response = response_type(result=result)
             servables.fill_spec(response.model_spec, servable, name)
             return response
-        return await self._serve(context, "classify", request.model_spec.name, work,
-                                 classification_pb2.ClassificationResponse)
+        return await self._serve(context, api, request.model_spec.name, work, response_type)
+
+    async def Classify(self, request, context):
+        return await self._run_examples(context, "classify", request, servables.classify,
+                                        classification_pb2.ClassificationResponse)
 
     async def Regress(self, request, context):
-        async def work():
-            servable, name, result = await self._blocking(servables.regress, self._manager, request)
-            response = regression_pb2.RegressionResponse(result=result)
-            servables.fill_spec(response.model_spec, servable, name)
-            return response
-        return await self._serve(context, "regress", request.model_spec.name, work,
-                                 regression_pb2.RegressionResponse)
+        return await self._run_examples(context, "regress", request, servables.regress,
+                                        regression_pb2.RegressionResponse)
 
     async def GetModelMetadata(self, request, context):
         async def work():
