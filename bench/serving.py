@@ -62,22 +62,25 @@ def free_port():
 
 
 def start_server(base_path, batching_file=None, intra_op=0, inter_op=0):
-    port = free_port()
-    command = [
-        sys.executable, "-m", "tfllm.serving", "serve", "--model_name=bench",
-        f"--model_base_path={base_path}", f"--port={port}", "--file_system_poll_wait_seconds=0",
-        f"--tensorflow_intra_op_parallelism={intra_op}", f"--tensorflow_inter_op_parallelism={inter_op}",
+    arguments = [
+        "-m", "tfllm.serving", "serve", "--model_name=bench", f"--model_base_path={base_path}",
+        "--file_system_poll_wait_seconds=0", f"--tensorflow_intra_op_parallelism={intra_op}",
+        f"--tensorflow_inter_op_parallelism={inter_op}",
     ]
     if batching_file:
-        command += ["--enable_batching", f"--batching_parameters_file={batching_file}"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return process, f"127.0.0.1:{port}"
+        arguments += ["--enable_batching", f"--batching_parameters_file={batching_file}"]
+    return _spawn(arguments, "--port={port}")
 
 
 def start_echo_server():
+    return _spawn([os.path.abspath(__file__)], "--serve-echo={port}")
+
+
+def _spawn(arguments, port_argument):
+    """Starts `python *arguments port_argument` on a free port; returns (process, target)."""
     port = free_port()
-    command = [sys.executable, os.path.abspath(__file__), "--serve-echo", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [sys.executable, *arguments, port_argument.format(port=port)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)  # Logs: our stderr.
     return process, f"127.0.0.1:{port}"
 
 
@@ -123,19 +126,6 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measured_throughput(process, target, texts, clients, seconds):
-    """`throughput` plus CPU ms per request of the server process and of this (load) process."""
-    server_before, client_before = cpu_seconds(process.pid), time.process_time()
-    began = time.perf_counter()
-    rps = throughput(target, texts, clients, seconds)
-    requests = rps * (time.perf_counter() - began)
-    server_after, client_after = cpu_seconds(process.pid), time.process_time()
-    server_ms = None
-    if server_before is not None and server_after is not None:
-        server_ms = round((server_after - server_before) / requests * 1000, 3)
-    return rps, {"server": server_ms, "load_generator": round((client_after - client_before) / requests * 1000, 3)}
-
-
 def stop_server(process):
     process.terminate()
     try:
@@ -145,11 +135,13 @@ def stop_server(process):
         process.wait()
 
 
-def throughput(target, texts, clients, seconds):
+def throughput(server, target, texts, clients, seconds):
     """Requests/s of `clients` concurrent closed-loop clients sending batch-1 Predicts.
 
     The load comes from asyncio gRPC calls with prebuilt requests: on a
     machine this small, client threads would eat the CPU the server needs.
+    Also returns the CPU ms per request, over the same window, of the
+    `server` process and of this (load generator) process.
     """
     import asyncio
 
@@ -178,10 +170,16 @@ def throughput(target, texts, clients, seconds):
 
             tasks = [asyncio.create_task(client(i)) for i in range(clients)]
             began = time.perf_counter()
+            server_before, client_before = cpu_seconds(server.pid), time.process_time()
             await asyncio.sleep(seconds)
             stop.set()
             await asyncio.gather(*tasks)  # A failed request raises here: never hidden.
-            return sum(counts) / (time.perf_counter() - began)
+            server_after, client_after = cpu_seconds(server.pid), time.process_time()
+            done = sum(counts)
+            cpu = {"server": None, "load_generator": round((client_after - client_before) / done * 1000, 3)}
+            if server_before is not None and server_after is not None:
+                cpu["server"] = round((server_after - server_before) / done * 1000, 3)
+            return done / (time.perf_counter() - began), cpu
 
     return asyncio.run(run())
 
@@ -255,7 +253,7 @@ def main(argv=None):
             client.predict("bench", {"text": [text]})
             remote.append(time.perf_counter() - t)
         client.close()
-        rps_off, cpu_off = measured_throughput(server, target, texts, args.clients, args.seconds)
+        rps_off, cpu_off = throughput(server, target, texts, args.clients, args.seconds)
     finally:
         stop_server(server)
 
@@ -270,7 +268,7 @@ def main(argv=None):
             for i in range(20):  # Waits for the server, then warms it.
                 client.predict("bench", {"text": [texts[i]]})
             client.close()
-            return measured_throughput(server, target, texts, args.clients, args.seconds)
+            return throughput(server, target, texts, args.clients, args.seconds)
         finally:
             stop_server(server)
 
