@@ -8,6 +8,7 @@ functions implement TF Serving's semantics for both gRPC and REST.
 """
 
 import asyncio
+import functools
 import logging
 import os
 import threading
@@ -151,10 +152,7 @@ class _Servable:
         scheduler = self._scheduler(signature_name, inputs)
         if scheduler is not None:
             future = loop.create_future()
-
-            def callback(outputs, error):  # Runs on `loop`.
-                _set_future(future, outputs, error)
-
+            callback = functools.partial(_set_future, future)  # Runs on `loop`.
             if scheduler.submit(inputs, len(next(iter(inputs.values()))), callback, loop=loop):
                 return await future
         return await loop.run_in_executor(executor, self._call, signature_name, inputs)

@@ -62,28 +62,28 @@ def _load_text_ops():
     import tensorflow_text  # noqa: F401
 
 
-def _set_tensorflow_threads(intra_op, inter_op):
-    """Applies TF Serving's `--tensorflow_{intra,inter}_op_parallelism` (0: keep the default)."""
-    threading_config = tf.config.threading
-    for value, flag, get, set_ in (
-        (intra_op, "tensorflow_intra_op_parallelism",
-         threading_config.get_intra_op_parallelism_threads,
-         threading_config.set_intra_op_parallelism_threads),
-        (inter_op, "tensorflow_inter_op_parallelism",
-         threading_config.get_inter_op_parallelism_threads,
-         threading_config.set_inter_op_parallelism_threads),
-    ):
-        if value and get() != value:
+# TF Serving's thread flags and the `tf.config.threading` setting each one sets.
+_THREAD_FLAGS = {
+    "tensorflow_intra_op_parallelism": "intra_op_parallelism_threads",
+    "tensorflow_inter_op_parallelism": "inter_op_parallelism_threads",
+}
+
+
+def _set_tensorflow_threads(threads):
+    """Applies `{flag: threads}` for `_THREAD_FLAGS` (0: keep TensorFlow's default)."""
+    for flag, value in threads.items():
+        setting = _THREAD_FLAGS[flag]
+        if value and getattr(tf.config.threading, f"get_{setting}")() != value:
             try:
-                set_(value)
+                getattr(tf.config.threading, f"set_{setting}")(value)
             except RuntimeError:
                 raise ValueError(
                     f"{flag}={value} must be set before TensorFlow runs its first op in this "
                     "process; start the server in a fresh process"
                 ) from None
-    if intra_op or inter_op:
+    if any(threads.values()):
         log.info("TensorFlow threads: intra-op %s, inter-op %s",
-                 intra_op or "default", inter_op or "default")
+                 *(threads[flag] or "default" for flag in _THREAD_FLAGS))
 
 
 # ---------------------------------------------------------------------------
@@ -258,10 +258,13 @@ class ModelServer:
             config = export.model_server_config(model_config)
         if grpc_max_message_size <= 0:
             raise ValueError(f"grpc_max_message_size must be > 0. Received: {grpc_max_message_size}")
-        for name, value in (("tensorflow_intra_op_parallelism", tensorflow_intra_op_parallelism),
-                            ("tensorflow_inter_op_parallelism", tensorflow_inter_op_parallelism)):
-            if int(value) < 0:
-                raise ValueError(f"{name} must be >= 0 (0: TensorFlow's default). Received: {value}")
+        self.tensorflow_threads = {
+            "tensorflow_intra_op_parallelism": int(tensorflow_intra_op_parallelism),
+            "tensorflow_inter_op_parallelism": int(tensorflow_inter_op_parallelism),
+        }
+        for flag, value in self.tensorflow_threads.items():
+            if value < 0:
+                raise ValueError(f"{flag} must be >= 0 (0: TensorFlow's default). Received: {value}")
         if isinstance(batching_parameters, (str, os.PathLike)):
             batching_parameters = BatchingParameters.from_file(batching_parameters)
         self.config = config
@@ -274,8 +277,6 @@ class ModelServer:
         self.poll_seconds = float(file_system_poll_wait_seconds)
         self.max_message_size = int(grpc_max_message_size)
         self.grpc_max_threads = int(grpc_max_threads)
-        self.intra_op_threads = int(tensorflow_intra_op_parallelism)
-        self.inter_op_threads = int(tensorflow_inter_op_parallelism)
         self.metrics = Metrics()
         self.manager = None
         self.rest_recorder = Recorder(self.metrics, "REST")
@@ -292,7 +293,7 @@ class ModelServer:
 
     def start(self):
         """Loads the models (raising if one fails to load), then starts serving."""
-        _set_tensorflow_threads(self.intra_op_threads, self.inter_op_threads)
+        _set_tensorflow_threads(self.tensorflow_threads)
         _load_text_ops()
         self.manager = ModelManager(self.config, batching=self.batching, metrics=self.metrics)
         for model in self.manager.models.values():
