@@ -314,7 +314,7 @@ def train(config, strategy=None, *, frames=None, callbacks=(), log=print):
     from tfllm.metrics.classification import classification_report
     from tfllm.models.classifier import ClassifierExport, build_classifier, make_optimizer, set_token_vectors
     from tfllm.serving.export import export_saved_model
-    from tfllm.training import even_batches, fit, global_batch_size, is_chief
+    from tfllm.training import fit, global_batch_size, is_chief
 
     strategy = strategy or tf.distribute.get_strategy()
     keras.utils.set_random_seed(config.seed)
@@ -355,8 +355,6 @@ def train(config, strategy=None, *, frames=None, callbacks=(), log=print):
     weights = class_weight_table(y_train, len(labels))
     if config.class_weights:
         train_data = _with_class_weights(train_data, weights)
-    train_data = even_batches(train_data, strategy)
-    val_data = even_batches(val_data, strategy)
 
     with strategy.scope():
         model = build_classifier(config.model, len(vocabulary), len(labels), max_length, **config.model_options)

@@ -49,6 +49,19 @@ class _CountSteps(keras.callbacks.Callback):
         self.steps += 1
 
 
+@needs_two_cpus
+def test_fit_trims_batches_to_a_multiple_of_the_replicas():
+    data = _dataset().unbatch().take(2 * 16 + 1).batch(16)  # 16, 16, 1 rows.
+    steps = {}
+    for name in ("default", "mirrored"):
+        counter = _CountSteps()
+        history = training.fit(_model(training.get_strategy(name)), data, validation_data=data,
+                               epochs=1, callbacks=[counter], loop="fit", verbose=0)
+        assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+        steps[name] = counter.steps
+    assert steps == {"default": 3, "mirrored": 2}  # 2 replicas cannot split 1 row.
+
+
 class _Interrupt(keras.callbacks.Callback):
     def __init__(self, at_epoch):
         super().__init__()

@@ -183,3 +183,13 @@ def test_even_batches_trims_to_a_multiple_of_replicas(mirrored_strategy):
     assert [int(ids.shape[0]) for ids, _ in training.even_batches(dataset, 1)] == [5, 2]
     dataset = tf.data.Dataset.from_tensor_slices((tf.range(5), tf.range(5))).batch(4)
     assert [int(ids.shape[0]) for ids, _ in training.even_batches(dataset, 2)] == [4]  # a batch of 1 is dropped
+
+
+def test_even_batches_keeps_nested_elements():
+    features = {"encoder_token_ids": tf.zeros((7, 3), tf.int32), "decoder_token_ids": tf.ones((7, 2), tf.int32)}
+    dataset = tf.data.Dataset.from_tensor_slices((features, tf.range(7))).batch(5)
+    batches = list(training.even_batches(dataset, 2))
+    assert [int(labels.shape[0]) for _, labels in batches] == [4, 2]
+    assert [tuple(x["decoder_token_ids"].shape) for x, _ in batches] == [(4, 2), (2, 2)]
+    alone = tf.data.Dataset.from_tensor_slices(features).batch(5)
+    assert [int(x["encoder_token_ids"].shape[0]) for x in training.even_batches(alone, 2)] == [4, 2]

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from tfllm.training.backup import TrainingBackup, worker_temp_dir
-from tfllm.training.strategy import is_multi_worker, with_shard_policy, worker_id
+from tfllm.training.strategy import even_batches, is_multi_worker, with_shard_policy, worker_id
 
 logger = logging.getLogger("tfllm.training")
 
@@ -33,7 +33,9 @@ def fit(
 ):
     """Trains `model` on `train_data` under `strategy`, like `model.fit`.
 
-    Runs `model.fit` for the default, mirrored and TPU strategies. Under
+    Runs `model.fit` for the default, mirrored and TPU strategies, with every
+    batch trimmed to a multiple of the replica count (`even_batches`: Keras
+    fails on a batch that splits unevenly, e.g. the last partial one). Under
     `MultiWorkerMirroredStrategy`, where Keras 3's `fit` fails (keras issue
     20585), it runs a `strategy.run` loop instead: per-example losses averaged
     over the global batch with `tf.nn.compute_average_loss`, regularization
@@ -88,6 +90,10 @@ def fit(
         validation_data = with_shard_policy(validation_data)
     try:
         if not use_custom:
+            # Keras' fit fails on a batch that splits unevenly across replicas.
+            train_data = even_batches(train_data, strategy)
+            if validation_data is not None:
+                validation_data = even_batches(validation_data, strategy)
             return model.fit(
                 train_data,
                 validation_data=validation_data,

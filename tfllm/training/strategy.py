@@ -327,21 +327,28 @@ def even_batches(dataset, strategy=None):
     the dataset is returned unchanged.
 
     Args:
-        dataset: a batched `tf.data.Dataset` of tuples.
+        dataset: a batched `tf.data.Dataset`; elements may be nested (tuples,
+            dicts of features).
         strategy: the strategy (default: the current one), or a replica count.
     """
     replicas = strategy if isinstance(strategy, int) else (strategy or tf.distribute.get_strategy()).num_replicas_in_sync
     if replicas <= 1:
         return dataset
 
+    unpacked = isinstance(dataset.element_spec, tuple)  # `map` passes tuples as arguments.
+
+    def rows(batch):
+        return tf.shape(tf.nest.flatten(batch)[0])[0]
+
     @tf.autograph.experimental.do_not_convert
     def trim(*batch):
-        size = tf.shape(batch[0])[0] // replicas * replicas
-        return tuple(tensor[:size] for tensor in batch)
+        size = rows(batch) // replicas * replicas
+        batch = tf.nest.map_structure(lambda tensor: tensor[:size], batch)
+        return batch if unpacked else batch[0]
 
     @tf.autograph.experimental.do_not_convert
     def not_empty(*batch):
-        return tf.shape(batch[0])[0] > 0
+        return rows(batch) > 0
 
     return dataset.map(trim).filter(not_empty)
 
