@@ -126,6 +126,14 @@ def test_bad_sampler_arguments_name_the_value():
         sampler_config("greedy", temperature=0)
 
 
+def test_config_objects_keep_their_fields_when_options_are_unset():
+    unset = dict(num_beams=None, k=None, p=None, temperature=None, length_penalty=None, seed=None)
+    beam = SamplerConfig("beam", num_beams=4, temperature=0.7)
+    assert sampler_config(beam, **unset) == beam
+    assert sampler_config({"strategy": "top_k", "k": 5}, **unset) == SamplerConfig("top_k", k=5)
+    assert sampler_config(beam, **{**unset, "num_beams": 2}).num_beams == 2
+
+
 def test_buckets_and_trim():
     assert [bucket(n) for n in (1, 8, 9, 33)] == [8, 8, 16, 64]
     assert bucket(100, limit=40) == 40

@@ -58,12 +58,16 @@ class SamplerConfig:
 
 
 def sampler_config(strategy="greedy", **kwargs):
-    """Returns a `SamplerConfig`, accepting one, a strategy name, or a config dict."""
+    """Returns a `SamplerConfig`, accepting one, a strategy name, or a config dict.
+
+    Keyword arguments override the config's fields; None ones are ignored
+    (callers pass every option, most of them unset).
+    """
+    kwargs = {name: value for name, value in kwargs.items() if value is not None}
     if isinstance(strategy, SamplerConfig):
         return dataclasses.replace(strategy, **kwargs) if kwargs else strategy
     if isinstance(strategy, dict):
         return SamplerConfig(**{**strategy, **kwargs})
-    kwargs = {name: value for name, value in kwargs.items() if value is not None}
     return SamplerConfig(strategy=strategy, **kwargs)
 
 
