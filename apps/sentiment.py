@@ -220,6 +220,18 @@ def load_pretraining_texts(config):
     return None
 
 
+def pretraining_corpus(train_texts, val_texts, unlabeled):
+    """Training texts plus the unlabeled ones that are neither training nor validation texts.
+
+    `--pretrain-dataset imdb` on IMDB itself would otherwise learn vectors
+    from the validation texts and count every training text twice.
+    """
+    import pandas as pd
+
+    known = set(train_texts) | set(val_texts)
+    return pd.concat([train_texts, unlabeled[~unlabeled.isin(known)]], ignore_index=True)
+
+
 def pretrain_token_vectors(config, tokenizer, vocabulary, texts, log=print):
     """Skip-gram word vectors for `vocabulary` learned on `texts`, sized for the model."""
     import tensorflow as tf
@@ -337,7 +349,7 @@ def train(config, strategy=None, *, frames=None, callbacks=(), log=print):
 
     run_dir = cli.prepare_run_dir(config.run_dir)
     labels.save(run_dir.file("labels.txt"))
-    corpus = train_frame.text if unlabeled is None else pd.concat([train_frame.text, unlabeled], ignore_index=True)
+    corpus = train_frame.text if unlabeled is None else pretraining_corpus(train_frame.text, val_frame.text, unlabeled)
     tokenizer, vocabulary = _tokenizer(config, run_dir, corpus)
     vectors, pretrain_seconds = None, 0.0
     if unlabeled is not None and not run_dir.resuming:  # A resumed run restores its weights.

@@ -99,6 +99,7 @@ def run(name, args, app, data_dir):
     workdir = tempfile.mkdtemp(prefix=f"bench-sentiment-{name}-")
     config = app.TrainConfig(
         dataset=name,
+        data_dir=data_dir,  # Pre-training texts come from here too.
         model=args.model,
         epochs=args.epochs,
         max_length=args.max_length,

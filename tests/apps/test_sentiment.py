@@ -253,6 +253,13 @@ def test_train_pretrains_word_vectors_on_unlabeled_text(binary_csv, tmp_path):
     assert "pre-training 32-d word vectors on 166 texts" in err  # 38 training + 128 unlabeled
 
 
+def test_pretraining_corpus_leaves_out_validation_texts_and_repeats():
+    train, val = pd.Series(["good film", "bad film"]), pd.Series(["held out"])
+    unlabeled = pd.Series(["good film", "held out", "new review", "another one"])
+    assert app.pretraining_corpus(train, val, unlabeled).tolist() == [
+        "good film", "bad film", "new review", "another one"]
+
+
 def test_vocabulary_sample_caps_characters_and_is_seeded():
     texts = pd.Series([f"text number {i}" for i in range(100)])
     sample = app.vocabulary_sample(texts, seed=1, max_chars=140)
