@@ -220,24 +220,15 @@ def generate_texts(model, tokenizer, texts, *, batch_size=64, **generate_kwargs)
 
 def model_perplexity(model, tokenizer, sources, targets, *, batch_size=64):
     """Teacher-forced perplexity of `targets` given `sources` (end token included)."""
-    import numpy as np
-
     from tfllm.data import make_seq2seq_dataset
-    from tfllm.metrics.generation import perplexity
+    from tfllm.metrics.generation import Perplexity
 
     data = make_seq2seq_dataset(
         list(sources), list(targets), tokenizer=tokenizer, batch_size=batch_size,
         max_source_length=model.encoder_sequence_length,
         max_target_length=model.decoder_sequence_length, shuffle=False, cache=False,
     )
-    total, count = 0.0, 0
+    metric = Perplexity(from_logits=True, mask_token_id=model.pad_token_id)
     for x, y in data:
-        logits = np.asarray(model(x, training=False), dtype="float64")
-        y = np.asarray(y)
-        logits -= logits.max(axis=-1, keepdims=True)
-        log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-        picked = np.take_along_axis(log_probs, y[..., None], axis=-1)[..., 0]
-        mask = y != model.pad_token_id
-        total -= float((picked * mask).sum())
-        count += int(mask.sum())
-    return perplexity(total, count)
+        metric.update_state(y, model(x, training=False))
+    return float(metric.result())
