@@ -128,8 +128,7 @@ class CausalLM(LanguageModelMixin, keras.Model):
 
     def _logits(self, x):
         # Tied projection: logits are similarities to the token embeddings.
-        embeddings = ops.cast(self.embedding.token_embedding.embeddings, x.dtype)
-        return ops.cast(ops.matmul(x, ops.transpose(embeddings)), "float32")
+        return ops.cast(self.embedding.token_embedding(x, reverse=True), "float32")
 
     def call(self, token_ids, padding_mask=None, training=None):
         if padding_mask is None:

@@ -286,8 +286,7 @@ class TransformerSeq2Seq(Seq2SeqModelMixin, keras.Model):
             x = self.decoder_norm(x)
         if self.output_dense is not None:
             return ops.cast(self.output_dense(x), "float32")
-        embeddings = ops.cast(self.decoder_embedding.token_embedding.embeddings, x.dtype)
-        return ops.cast(ops.matmul(x, ops.transpose(embeddings)), "float32")
+        return ops.cast(self.decoder_embedding.token_embedding(x, reverse=True), "float32")
 
     def encode(self, encoder_token_ids, encoder_padding_mask=None, training=None):
         """Encoder outputs (batch, src_len, hidden_dim)."""
