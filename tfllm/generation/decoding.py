@@ -95,11 +95,12 @@ def _suppressing(next, token_ids):
     return wrapped
 
 
-def _is_stop(token, stop_token_ids):
-    stop = ops.zeros_like(token, dtype="bool")
-    for stop_id in stop_token_ids:
-        stop = ops.logical_or(stop, ops.equal(token, stop_id))
-    return stop
+def is_one_of(tokens, token_ids):
+    """Boolean tensor: where `tokens` equals any of the (Python) `token_ids`."""
+    hit = ops.zeros_like(tokens, dtype="bool")
+    for token_id in token_ids:
+        hit = ops.logical_or(hit, ops.equal(tokens, token_id))
+    return hit
 
 
 def _sample(
@@ -119,7 +120,7 @@ def _sample(
         token = ops.where(finished, ops.cast(pad_token_id, tokens.dtype), token)
         token = ops.where(forced, tokens[:, index], token)
         finished = ops.logical_or(
-            finished, ops.logical_and(ops.logical_not(forced), _is_stop(token, stop_token_ids))
+            finished, ops.logical_and(ops.logical_not(forced), is_one_of(token, stop_token_ids))
         )
         tokens = ops.slice_update(tokens, [0, index], token[:, None])
         return tokens, cache, index + 1, finished
@@ -181,7 +182,7 @@ def _beam_search(
         generated = ops.logical_not(ops.logical_or(finished, forced))
         lengths = lengths + ops.cast(generated, "int32")
         finished = ops.logical_or(
-            finished, ops.logical_and(ops.logical_not(forced), _is_stop(token, stop_token_ids))
+            finished, ops.logical_and(ops.logical_not(forced), is_one_of(token, stop_token_ids))
         )
         tokens = ops.slice_update(tokens, [0, index], token[:, None])
         scores = ops.reshape(top_scores, (-1,))
@@ -206,7 +207,7 @@ def strip_after_stop(tokens, prompt_mask, stop_token_ids, pad_token_id=0):
     """
     tokens = ops.convert_to_tensor(tokens)
     generated_stop = ops.logical_and(
-        _is_stop(tokens, tuple(stop_token_ids)), ops.logical_not(ops.cast(prompt_mask, "bool"))
+        is_one_of(tokens, tuple(stop_token_ids)), ops.logical_not(ops.cast(prompt_mask, "bool"))
     )
     seen = ops.cumsum(ops.cast(generated_stop, "int32"), axis=-1) - ops.cast(generated_stop, "int32")
     return ops.where(seen > 0, ops.cast(pad_token_id, tokens.dtype), tokens)

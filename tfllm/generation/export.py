@@ -9,7 +9,9 @@ WordPiece ops); TF Serving links those ops.
 
 import tensorflow as tf
 
-from tfllm.generation.samplers import resolve_sampler, sampler_config
+from tfllm.generation.compiled import generation_options
+from tfllm.generation.decoding import is_one_of
+from tfllm.generation.samplers import resolve_sampler
 from tfllm.serving import signatures as sig
 from tfllm.serving.export import export_saved_model
 
@@ -53,15 +55,12 @@ class TextGenerator(tf.Module):
         super().__init__(name="text_generator")
         self.model = model
         self.tokenizer = tokenizer
-        self.max_length = int(max_length or model.decoder_sequence_length)
-        if not 1 < self.max_length <= model.decoder_sequence_length:
-            raise ValueError(
-                f"max_length must be in [2, {model.decoder_sequence_length}]. "
-                f"Received: max_length={max_length}"
-            )
-        self.config = sampler_config(
-            strategy, num_beams=num_beams, k=k, p=p, temperature=temperature,
-            length_penalty=length_penalty, seed=seed,
+        self.config, self._stop_token_ids, self.max_length = generation_options(
+            strategy,
+            dict(num_beams=num_beams, k=k, p=p, temperature=temperature,
+                 length_penalty=length_penalty, seed=seed),
+            "auto", model.end_token_id, max_length,
+            model.decoder_sequence_length, "decoder_sequence_length",
         )
         self._sampler = resolve_sampler(self.config)
         # Random samplers own a seed variable; keep it tracked for saving.
@@ -122,11 +121,11 @@ class TextGenerator(tf.Module):
         sources = self._dense(self._encode(text, model.encoder_sequence_length))
         batch_size = tf.shape(sources)[0]
         targets = model.initial_decoder_tokens(batch_size, self.max_length)
-        stops = () if model.end_token_id is None else (model.end_token_id,)
+        stops = self._stop_token_ids
         out = model.generate_step(sources, targets, self.max_length, self._sampler, stops)
         out = out[:, 1:]
-        keep = tf.logical_not(tf.math.cumsum(tf.cast(_is_any(out, stops), tf.int32), axis=1) > 0)
-        keep = tf.logical_and(keep, tf.logical_not(_is_any(out, model.suppressed_token_ids())))
+        keep = tf.logical_not(tf.math.cumsum(tf.cast(is_one_of(out, stops), tf.int32), axis=1) > 0)
+        keep = tf.logical_and(keep, tf.logical_not(is_one_of(out, model.suppressed_token_ids())))
         output = detokenize(self.tokenizer, tf.ragged.boolean_mask(out, keep))
         return {sig.OUTPUT_TEXT: output}
 
@@ -147,13 +146,6 @@ def detokenize(tokenizer, ids):
     text = tf.strings.regex_replace(text, r" ([.,!?;:%)])", r"\1")
     text = tf.strings.regex_replace(text, r"([($]) ", r"\1")
     return tf.strings.strip(text)
-
-
-def _is_any(tokens, ids):
-    hit = tf.zeros_like(tokens, dtype=tf.bool)
-    for token_id in ids:
-        hit = tf.logical_or(hit, tf.equal(tokens, token_id))
-    return hit
 
 
 def export_text_generator(
