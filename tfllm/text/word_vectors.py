@@ -120,7 +120,9 @@ def train_word_vectors(
     optimizer.build([inputs, outputs])
     generator = tf.random.Generator.from_seed(tf_seed)
 
-    @tf.function(jit_compile=False)
+    pairs = tf.TensorSpec([None], tf.int64)
+
+    @tf.function(jit_compile=False, input_signature=[pairs, pairs])  # One trace for every batch size.
     def step(centre, context):
         negative = tf.reshape(
             tf.random.stateless_categorical(
@@ -148,12 +150,12 @@ def train_word_vectors(
         centre, context = centre[order], context[order]
         losses = []
         for start in range(0, len(centre), batch_size):
-            losses.append(float(step(centre[start : start + batch_size], context[start : start + batch_size])))
+            losses.append(step(centre[start : start + batch_size], context[start : start + batch_size]))
             if time_budget is not None and time.perf_counter() - started > time_budget:
                 break
         log(
             f"word vectors: epoch {epoch + 1}/{epochs}, {len(centre)} pairs, "
-            f"loss {np.mean(losses):.4f}, {time.perf_counter() - started:.0f} s"
+            f"loss {float(tf.reduce_mean(losses)):.4f}, {time.perf_counter() - started:.0f} s"
         )
         if time_budget is not None and time.perf_counter() - started > time_budget:
             log(f"word vectors: time budget of {time_budget:.0f} s reached")
