@@ -14,6 +14,8 @@ import json
 import os
 import time
 
+from tfllm._files import write_text_atomically
+
 MODEL_KINDS = ("transformer", "lstm")
 
 
@@ -167,8 +169,9 @@ def train(config, sources, targets, val_sources, val_targets, *, run_dir, strate
     if history.history:
         cli.plot_history(history, run_dir.curves, title=f"{config.model} seq2seq")
     model.save(run_dir.file("model.keras"))
-    with open(run_dir.file("config.json"), "w", encoding="utf-8") as f:
-        json.dump(dataclasses.asdict(config), f, indent=1, default=str)
+    write_text_atomically(
+        run_dir.file("config.json"), json.dumps(dataclasses.asdict(config), indent=1, default=str) + "\n"
+    )
     return TrainedTextToText(model, tokenizer, vocabulary, dict(history.history), seconds, run_dir)
 
 
