@@ -354,8 +354,12 @@ class TransformerSeq2Seq(Seq2SeqModelMixin, keras.Model):
             new_cross.append(cross_cache)
         return self._logits(x), (encoder_padding_mask, tuple(new_self), tuple(new_cross))
 
-    def build_cache(self, encoder_token_ids, decoder_token_ids):
-        """Encodes the sources and fills self/cross key-value caches from `decoder_token_ids`."""
+    def build_cache(self, encoder_token_ids, decoder_token_ids, cache_length=None):
+        """Encodes the sources and fills self/cross key-value caches from `decoder_token_ids`.
+
+        `decoder_token_ids` is the known target prefix; the self-attention
+        caches hold `cache_length` positions (default: the prefix length).
+        """
         encoder_padding_mask = ops.not_equal(encoder_token_ids, self.pad_token_id)
         encoded = self.encode(encoder_token_ids, encoder_padding_mask)
         batch_size = ops.shape(encoder_token_ids)[0]
@@ -366,6 +370,8 @@ class TransformerSeq2Seq(Seq2SeqModelMixin, keras.Model):
             shape = (batch_size, 2, length, self.num_heads, head_dim)
             return ops.zeros(shape, dtype=self.compute_dtype)
 
+        if cache_length is None:
+            cache_length = ops.shape(decoder_token_ids)[1]
         x = self.decoder_embedding(decoder_token_ids)
         self_caches, cross_caches = [], []
         for block in self.decoder_blocks:
@@ -373,7 +379,7 @@ class TransformerSeq2Seq(Seq2SeqModelMixin, keras.Model):
                 x,
                 encoded,
                 encoder_padding_mask=encoder_padding_mask,
-                self_attention_cache=zeros(ops.shape(decoder_token_ids)[1]),
+                self_attention_cache=zeros(cache_length),
                 self_attention_cache_update_index=0,
                 cross_attention_cache=zeros(ops.shape(encoder_token_ids)[1]),
                 cross_attention_cache_update_index=0,
@@ -404,7 +410,8 @@ class TransformerSeq2Seq(Seq2SeqModelMixin, keras.Model):
         decoder_token_ids = ops.cast(decoder_token_ids, "int32")
         length = ops.shape(decoder_token_ids)[1]
         if use_cache:
-            cache = self.build_cache(encoder_token_ids, decoder_token_ids)
+            # Only the start token is known; decoding recomputes it first anyway.
+            cache = self.build_cache(encoder_token_ids, decoder_token_ids[:, :1], cache_length=length)
 
             def next(tokens, cache, index):
                 step = ops.slice(tokens, [0, index - 1], [ops.shape(tokens)[0], 1])
