@@ -126,6 +126,28 @@ def test_bad_sampler_arguments_name_the_value():
         sampler_config("greedy", temperature=0)
 
 
+def test_context_reaches_next_per_example_and_is_never_reordered():
+    # Example 0 follows TABLE; example 1 follows it with tokens 3 and 4 swapped,
+    # told apart only by its context row. Beam search must keep each example's
+    # beams on its own row of the context.
+    swapped = TABLE[:, [0, 1, 2, 4, 3, 5]][[0, 1, 2, 4, 3, 5]]
+    tables = tf.math.log(tf.constant(np.stack([TABLE, swapped]), tf.float32) + 1e-12)
+    seen = []
+
+    def next(tokens, cache, index, context):
+        seen.append(int(context.shape[0]))
+        previous = tf.gather(tokens, index - 1, axis=1)
+        return tf.gather_nd(tf.gather(tables, context), previous[:, None], batch_dims=1), cache
+
+    tokens, _ = pad_prompts([[2], [2]], 5)
+    for sampler, expected in ((sampler_config("beam", num_beams=2, length_penalty=0.0),
+                               [[2, 4, 5, 1, 0], [2, 3, 5, 1, 0]]),
+                              (sampler_config("greedy"), [[2, 3, 3, 3, 3], [2, 4, 4, 4, 4]])):
+        out = decode(next, tokens, index=1, context=tf.constant([0, 1]), sampler=sampler, stop_token_ids=(END,))
+        assert np.asarray(out).tolist() == expected
+    assert seen[0] == 4 and seen[-1] == 2  # Beam search saw the context repeated per beam.
+
+
 def test_config_objects_keep_their_fields_when_options_are_unset():
     unset = dict(num_beams=None, k=None, p=None, temperature=None, length_penalty=None, seed=None)
     beam = SamplerConfig("beam", num_beams=4, temperature=0.7)

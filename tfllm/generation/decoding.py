@@ -3,8 +3,11 @@
 `next(tokens, cache, index)` returns `(logits, cache)`: the logits (batch,
 vocab) for position `index` given `tokens[:, :index]`, and the updated cache.
 `cache` is any nest of tensors whose leading axis is the batch (key/value
-caches, encoder outputs, recurrent states); beam search repeats and reorders
-it along that axis. The loops are plain `keras.ops`, so they run eagerly, in a
+caches, recurrent states); beam search repeats and reorders it along that
+axis. What `next` only reads (encoder outputs, cross-attention caches) goes in
+`context` instead: `next(tokens, cache, index, context)`; beam search repeats
+it once and never reorders it, as a beam's rows only ever come from its own
+example. The loops are plain `keras.ops`, so they run eagerly, in a
 `tf.function` and under XLA, and export into a SavedModel.
 """
 
@@ -24,6 +27,7 @@ def decode(
     *,
     index,
     cache=(),
+    context=None,
     mask=None,
     sampler="greedy",
     stop_token_ids=None,
@@ -40,6 +44,9 @@ def decode(
             length). Positions where `mask` is True are kept, so prompts of
             different lengths decode in one batch exactly as one at a time.
         cache: nest of tensors with a leading batch axis, passed to `next`.
+        context: optional nest of tensors with a leading batch axis that
+            `next` reads but never changes; given, `next` is called as
+            `next(tokens, cache, index, context)`.
         mask: bool tensor (batch, max_length), True on prompt tokens.
             Defaults to positions before `index`.
         sampler: a `SamplerConfig`, a strategy name, a config dict, or a
@@ -77,16 +84,24 @@ def decode(
         next = _suppressing(next, suppress_token_ids)
     if token_sampler is None:
         return _beam_search(
-            next, tokens, cache, index, mask, config, stop_token_ids, pad_token_id, max_length
+            next, tokens, cache, context, index, mask, config, stop_token_ids, pad_token_id, max_length
         )
     return _sample(
-        next, tokens, cache, index, mask, token_sampler, stop_token_ids, pad_token_id, max_length
+        _with_context(next, context), tokens, cache, index, mask, token_sampler,
+        stop_token_ids, pad_token_id, max_length,
     )
 
 
+def _with_context(next, context):
+    """`next` as a `(tokens, cache, index)` callable, `context` bound (a loop invariant)."""
+    if context is None:
+        return next
+    return lambda tokens, cache, index: next(tokens, cache, index, context)
+
+
 def _suppressing(next, token_ids):
-    def wrapped(tokens, cache, index):
-        logits, cache = next(tokens, cache, index)
+    def wrapped(*args):
+        logits, cache = next(*args)
         banned = ops.zeros((ops.shape(logits)[-1],), dtype="bool")
         for token_id in token_ids:
             banned = ops.logical_or(banned, ops.equal(ops.arange(ops.shape(logits)[-1]), token_id))
@@ -135,7 +150,7 @@ def _sample(
 
 
 def _beam_search(
-    next, tokens, cache, index, mask, config, stop_token_ids, pad_token_id, max_length
+    next, tokens, cache, context, index, mask, config, stop_token_ids, pad_token_id, max_length
 ):
     num_beams = config.num_beams
     batch_size = ops.shape(tokens)[0]
@@ -145,6 +160,8 @@ def _beam_search(
 
     tokens, mask = repeat(tokens), repeat(mask)
     cache = keras.tree.map_structure(repeat, cache)
+    if context is not None:
+        next = _with_context(next, keras.tree.map_structure(repeat, context))
     # Only the first copy of each prompt is live at the start, so the first
     # step does not pick the same token num_beams times.
     scores = ops.convert_to_tensor([[0.0] + [_NEG_INF] * (num_beams - 1)], "float32")

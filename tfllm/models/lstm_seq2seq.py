@@ -145,27 +145,27 @@ class LSTMSeq2Seq(Seq2SeqModelMixin, keras.Model):
         decoder_token_ids = ops.cast(decoder_token_ids, "int32")
         encoder_padding_mask = ops.not_equal(encoder_token_ids, self.pad_token_id)
         encoded, state = self.encode(encoder_token_ids, encoder_padding_mask)
+        context = (encoded, encoder_padding_mask)  # Fixed while decoding.
         if use_cache:
             # The cache is the decoder state after the tokens before `index`.
-            cache = (encoded, encoder_padding_mask, state[0], state[1])
+            cache = (state[0], state[1])
 
-            def next(tokens, cache, index):
-                encoded, mask, h, c = cache
+            def next(tokens, cache, index, context):
                 step = ops.slice(tokens, [0, index - 1], [ops.shape(tokens)[0], 1])
-                logits, (h, c) = self._decode(step, [h, c], encoded, mask)
-                return logits[:, 0, :], (encoded, mask, h, c)
+                logits, (h, c) = self._decode(step, list(cache), *context)
+                return logits[:, 0, :], (h, c)
 
         else:
-            cache = (encoded, encoder_padding_mask, state[0], state[1])
+            cache, context = (), (*context, state[0], state[1])
 
-            def next(tokens, cache, index):
-                encoded, mask, h, c = cache
+            def next(tokens, cache, index, context):
+                encoded, mask, h, c = context
                 # The LSTM is causal: later (not yet generated) positions
                 # cannot change the output at `index - 1`.
                 logits, _ = self._decode(tokens, [h, c], encoded, mask)
                 return ops.take(logits, index - 1, axis=1), cache
 
-        return self.decode_targets(next, decoder_token_ids, cache, sampler, stop_token_ids, max_length)
+        return self.decode_targets(next, decoder_token_ids, cache, context, sampler, stop_token_ids, max_length)
 
     def get_config(self):
         config = super().get_config()

@@ -38,10 +38,14 @@ class Seq2SeqModelMixin(LanguageModelMixin):
         """Ids never generated: padding and the start id."""
         return tuple(i for i in (self.pad_token_id, self.start_token_id) if i is not None)
 
-    def decode_targets(self, next, decoder_token_ids, cache, sampler, stop_token_ids, max_length):
-        """`decode` after the start token (position 0), never emitting `suppressed_token_ids`."""
+    def decode_targets(self, next, decoder_token_ids, cache, context, sampler, stop_token_ids, max_length):
+        """`decode` after the start token (position 0), never emitting `suppressed_token_ids`.
+
+        `context` holds what `next(tokens, cache, index, context)` only reads
+        (the encoded sources), so beam search does not reorder it every step.
+        """
         return decode(
-            next, decoder_token_ids, index=1, cache=cache, sampler=sampler,
+            next, decoder_token_ids, index=1, cache=cache, context=context, sampler=sampler,
             stop_token_ids=stop_token_ids, pad_token_id=self.pad_token_id, max_length=max_length,
             suppress_token_ids=self.suppressed_token_ids(),
         )
@@ -411,26 +415,29 @@ class TransformerSeq2Seq(Seq2SeqModelMixin, keras.Model):
         length = ops.shape(decoder_token_ids)[1]
         if use_cache:
             # Only the start token is known; decoding recomputes it first anyway.
-            cache = self.build_cache(encoder_token_ids, decoder_token_ids[:, :1], cache_length=length)
+            encoder_padding_mask, cache, cross_caches = self.build_cache(
+                encoder_token_ids, decoder_token_ids[:, :1], cache_length=length
+            )
+            context = (encoder_padding_mask, cross_caches)  # Fixed while decoding.
 
-            def next(tokens, cache, index):
+            def next(tokens, cache, index, context):
                 step = ops.slice(tokens, [0, index - 1], [ops.shape(tokens)[0], 1])
-                logits, cache = self.call_with_cache(step, index - 1, cache)
+                logits, (_, cache, _) = self.call_with_cache(step, index - 1, (context[0], cache, context[1]))
                 return logits[:, 0, :], cache
 
         else:
             encoder_padding_mask = ops.not_equal(encoder_token_ids, self.pad_token_id)
-            cache = (self.encode(encoder_token_ids, encoder_padding_mask), encoder_padding_mask)
+            cache, context = (), (self.encode(encoder_token_ids, encoder_padding_mask), encoder_padding_mask)
 
-            def next(tokens, cache, index):
-                encoded, encoder_padding_mask = cache
+            def next(tokens, cache, index, context):
+                encoded, encoder_padding_mask = context
                 # Generated tokens may equal the padding id; mask by position.
                 known = ops.arange(length, dtype="int32")[None, :] < index
                 known = ops.broadcast_to(known, ops.shape(tokens))
                 logits = self.decode_sequence(tokens, encoded, encoder_padding_mask, known)
                 return ops.take(logits, index - 1, axis=1), cache
 
-        return self.decode_targets(next, decoder_token_ids, cache, sampler, stop_token_ids, max_length)
+        return self.decode_targets(next, decoder_token_ids, cache, context, sampler, stop_token_ids, max_length)
 
     def get_config(self):
         config = super().get_config()
