@@ -14,6 +14,7 @@ from tfllm.generation.decoding import is_one_of
 from tfllm.generation.samplers import resolve_sampler
 from tfllm.serving import signatures as sig
 from tfllm.serving.export import export_saved_model
+from tfllm.text.packers import Seq2SeqPacker
 
 
 class TextGenerator(tf.Module):
@@ -100,17 +101,15 @@ class TextGenerator(tf.Module):
         signature) so `evaluate` can report perplexity from an export alone.
         """
         model = self.model
-        pad = model.pad_token_id
-        sources = self._dense(self._encode(source, model.encoder_sequence_length))
-        targets = self._encode(target, model.decoder_sequence_length - 1)
-        rows = targets.nrows()
-        start = tf.fill([rows, 1], tf.constant(model.start_token_id, tf.int32))
-        end = tf.fill([rows, 1], tf.constant(model.end_token_id, tf.int32))
-        decoder = tf.concat([start, targets], axis=1).to_tensor(default_value=pad)
-        labels = tf.concat([targets, end], axis=1).to_tensor(default_value=pad)
-        logits = model({"encoder_token_ids": sources, "decoder_token_ids": decoder}, training=False)
+        # Packed exactly as training batches are (tfllm.data.make_seq2seq_dataset).
+        packer = Seq2SeqPacker(
+            model.encoder_sequence_length, model.decoder_sequence_length,
+            model.start_token_id, model.end_token_id, model.pad_token_id,
+        )
+        inputs, labels = packer(self._encode(source), self._encode(target))
+        logits = model(inputs, training=False)
         nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, tf.cast(logits, tf.float32))
-        weights = tf.cast(tf.not_equal(labels, pad), tf.float32)
+        weights = tf.cast(tf.not_equal(labels, model.pad_token_id), tf.float32)
         return {
             "nll": tf.reduce_sum(nll * weights, axis=1),
             "tokens": tf.cast(tf.reduce_sum(weights, axis=1), tf.int32),
