@@ -29,14 +29,11 @@ TURN_SEPARATOR = "\n"
 
 def dialogue_metrics(sources, references, predictions, perplexity):
     """Perplexity, BLEU-1/2 and distinct-1/2 of generated responses."""
-    from tfllm.metrics.generation import BLEU_SMOOTHING, bleu, distinct_n
+    from tfllm.metrics.generation import BLEU_SMOOTHING, response_scores
 
     return {
         "perplexity": round(perplexity(), 3),
-        "bleu1": round(bleu(references, predictions, 1), 4),
-        "bleu2": round(bleu(references, predictions, 2), 4),
-        "distinct1": round(distinct_n(predictions, 1), 4),
-        "distinct2": round(distinct_n(predictions, 2), 4),
+        **response_scores(references, predictions),
         "bleu_smoothing": BLEU_SMOOTHING,
     }
 

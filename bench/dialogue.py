@@ -25,7 +25,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from tfllm.generation import text_to_text
-    from tfllm.metrics.generation import BLEU_SMOOTHING, bleu, distinct_n
+    from tfllm.metrics.generation import BLEU_SMOOTHING, bleu, response_scores
 
     train, val = common.load_splits("dailydialog", args)
     config = common.config_from_args(args)
@@ -37,12 +37,7 @@ def main(argv=None):
     constant = ["i don't know ."] * len(references)
 
     def scores(predictions):
-        return {
-            "bleu1": round(bleu(references, predictions, 1), 4),
-            "bleu2": round(bleu(references, predictions, 2), 4),
-            "distinct1": round(distinct_n(predictions, 1), 4),
-            "distinct2": round(distinct_n(predictions, 2), 4),
-        }
+        return response_scores(references, predictions)
 
     decoding, predictions, generate_seconds = generated[0]
     print(json.dumps({

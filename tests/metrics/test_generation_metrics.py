@@ -12,6 +12,7 @@ from tfllm.metrics.generation import (
     lead3_rouge,
     lead_n,
     perplexity,
+    response_scores,
     rouge,
     split_sentences,
 )
@@ -60,6 +61,16 @@ def test_distinct_n_by_hand():
     assert distinct_n(predictions, 1) == pytest.approx(2 / 5)
     assert distinct_n(predictions, 2) == pytest.approx(2 / 3)
     assert distinct_n([""], 2) == 0.0
+
+
+def test_response_scores_gather_bleu_and_distinct():
+    scores = response_scores(["the cat", "a b"], ["the dog", "a b"])
+    assert scores == {
+        "bleu1": round((0.5 + 1.0) / 2, 4),
+        "bleu2": round((math.sqrt(0.5 * 0.1) + 1.0) / 2, 4),
+        "distinct1": round(distinct_n(["the dog", "a b"], 1), 4),
+        "distinct2": 1.0,
+    }
 
 
 def test_perplexity_function_and_metric():

@@ -9,6 +9,7 @@ from tfllm.metrics.generation import bleu
 from tfllm.metrics.generation import distinct_n
 from tfllm.metrics.generation import lead3_rouge
 from tfllm.metrics.generation import perplexity
+from tfllm.metrics.generation import response_scores
 from tfllm.metrics.generation import rouge
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "lead3_rouge",
     "perplexity",
     "precision_recall_f1",
+    "response_scores",
     "rouge",
 ]

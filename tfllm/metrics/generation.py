@@ -109,6 +109,16 @@ def distinct_n(predictions, n):
     return len(seen) / total if total else 0.0
 
 
+def response_scores(references, predictions):
+    """BLEU-1/2 and distinct-1/2 of generated replies, rounded to 4 places (dialogue metrics)."""
+    return {
+        "bleu1": round(bleu(references, predictions, 1), 4),
+        "bleu2": round(bleu(references, predictions, 2), 4),
+        "distinct1": round(distinct_n(predictions, 1), 4),
+        "distinct2": round(distinct_n(predictions, 2), 4),
+    }
+
+
 def perplexity(total_nll, num_tokens):
     """exp(total negative log-likelihood / number of tokens)."""
     if num_tokens <= 0:
