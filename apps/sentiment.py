@@ -17,7 +17,6 @@ import logging
 import os
 import sys
 import time
-import warnings
 
 from tfllm import cli  # light: TensorFlow is imported only by the commands
 
@@ -379,20 +378,16 @@ def train(config, strategy=None, *, frames=None, callbacks=(), log=print):
         )
     callbacks = [*callbacks, *cli.run_callbacks(run_dir, config.patience)]
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        # Bucketed datasets have no known length, so Keras warns at the end
-        # of the first epoch that the data "ran out"; that is expected.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        history = fit(
-            model,
-            train_data,
-            validation_data=val_data,
-            epochs=config.epochs,
-            callbacks=callbacks,
-            strategy=strategy,
-            backup_dir=run_dir.backup,
-            verbose=config.verbose,
-        )
+    history = fit(
+        model,
+        train_data,
+        validation_data=val_data,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        strategy=strategy,
+        backup_dir=run_dir.backup,
+        verbose=config.verbose,
+    )
     train_seconds = time.perf_counter() - started
     cli.save_history(history, run_dir.history)
     if history.history:
