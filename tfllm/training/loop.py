@@ -94,30 +94,17 @@ def fit(
             train_data = even_batches(train_data, strategy)
             if validation_data is not None:
                 validation_data = even_batches(validation_data, strategy)
-            with warnings.catch_warnings():
-                if steps_per_epoch is None:
-                    # Bucketed or trimmed datasets have no known length, so Keras
-                    # warns after the first epoch that the data "ran out": expected.
-                    warnings.filterwarnings("ignore", message="Your input ran out of data")
-                return model.fit(
-                    train_data,
-                    validation_data=validation_data,
-                    epochs=epochs,
-                    callbacks=callbacks,
-                    steps_per_epoch=steps_per_epoch,
-                    validation_steps=validation_steps,
-                    verbose=verbose,
-                    shuffle=False,  # Datasets arrive shuffled (or not) by their pipeline.
-                )
-        return _CustomLoop(model, strategy).fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=epochs,
-            callbacks=callbacks,
-            steps_per_epoch=steps_per_epoch,
-            validation_steps=validation_steps,
-            verbose=verbose,
-        )
+        options = dict(validation_data=validation_data, epochs=epochs, callbacks=callbacks,
+                       steps_per_epoch=steps_per_epoch, validation_steps=validation_steps, verbose=verbose)
+        if use_custom:
+            return _CustomLoop(model, strategy).fit(train_data, **options)
+        with warnings.catch_warnings():
+            if steps_per_epoch is None:
+                # Bucketed or trimmed datasets have no known length, so Keras
+                # warns after the first epoch that the data "ran out": expected.
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+            # Datasets arrive shuffled (or not) by their pipeline.
+            return model.fit(train_data, shuffle=False, **options)
     finally:
         for path in temp_dirs:
             shutil.rmtree(path, ignore_errors=True)
