@@ -15,6 +15,7 @@ import keras
 import keras_hub
 from keras import ops
 
+from tfllm._ops import slice_update
 from tfllm.generation.samplers import make_token_sampler, sampler_config
 
 # Log-probability of impossible beam candidates; finite so sums stay finite.
@@ -137,7 +138,7 @@ def _sample(
         finished = ops.logical_or(
             finished, ops.logical_and(ops.logical_not(forced), is_one_of(token, stop_token_ids))
         )
-        tokens = ops.slice_update(tokens, [0, index], token[:, None])
+        tokens = slice_update(tokens, [0, index], token[:, None])
         return tokens, cache, index + 1, finished
 
     tokens, _, _, _ = ops.while_loop(
@@ -201,7 +202,7 @@ def _beam_search(
         finished = ops.logical_or(
             finished, ops.logical_and(ops.logical_not(forced), is_one_of(token, stop_token_ids))
         )
-        tokens = ops.slice_update(tokens, [0, index], token[:, None])
+        tokens = slice_update(tokens, [0, index], token[:, None])
         scores = ops.reshape(top_scores, (-1,))
         return tokens, cache, index + 1, scores, finished, lengths
 

@@ -5,15 +5,12 @@ import math
 import keras
 from keras import ops
 
+from tfllm._ops import slice_update
+from tfllm._validation import check_positive_ints
 from tfllm.layers.masks import combine_masks, compute_causal_mask, merge_padding_and_attention_mask
 
 # Logit for disallowed positions; finite so a fully masked row gives no NaNs.
 _MASKED_LOGIT = -1e9
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
 
 
 @keras.saving.register_keras_serializable(package="tfllm")
@@ -92,10 +89,9 @@ class MultiHeadAttention(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _positive_int("num_heads", num_heads)
-        _positive_int("key_dim", key_dim)
+        check_positive_ints(num_heads=num_heads, key_dim=key_dim)
         if value_dim is not None:
-            _positive_int("value_dim", value_dim)
+            check_positive_ints(value_dim=value_dim)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
         if output_shape is not None:
@@ -305,8 +301,8 @@ class MultiHeadAttention(keras.layers.Layer):
                 start = [0, cache_update_index, 0, 0]
                 k = ops.cast(ops.transpose(k, (0, 2, 1, 3)), cache.dtype)  # (batch, len, heads, d)
                 v = ops.cast(ops.transpose(v, (0, 2, 1, 3)), cache.dtype)
-                k = ops.slice_update(cache[:, 0, ...], start, k)
-                v = ops.slice_update(cache[:, 1, ...], start, v)
+                k = slice_update(cache[:, 0, ...], start, k)
+                v = slice_update(cache[:, 1, ...], start, v)
                 cache = ops.stack((k, v), axis=1)  # (batch, 2, max_length, heads, head_dim)
             k = ops.transpose(k, (0, 2, 1, 3))  # (batch, heads, max_length, head_dim)
             v = ops.transpose(v, (0, 2, 1, 3))
@@ -376,60 +372,14 @@ class MultiHeadAttention(keras.layers.Layer):
             return output, keras.KerasTensor(cache.shape, dtype=cache.dtype)
         return output
 
-    # -- interop -------------------------------------------------------------
-
     def load_keras_weights(self, layer):
-        """Copies the weights of a `keras.layers.MultiHeadAttention`.
+        """Copies the weights of a built `keras.layers.MultiHeadAttention` (same sizes).
 
-        Works for `keras_hub.layers.CachedMultiHeadAttention` too. Both layers
-        must have the same `num_heads`, `key_dim`, `value_dim` and `use_bias`
-        and be built (called once) on inputs of the same feature sizes.
-
-        Args:
-            layer: a built `keras.layers.MultiHeadAttention`.
+        See `tfllm.layers.keras_interop.load_keras_attention_weights`.
         """
-        if not self.built or not layer.built:
-            raise ValueError(
-                "Both layers must be built (called once) before copying weights. "
-                f"Received: built={self.built}, layer.built={layer.built}"
-            )
-        if (layer.num_heads, layer.key_dim, layer.value_dim, layer.use_bias) != (
-            self.num_heads,
-            self.key_dim,
-            self._value_head_dim,
-            self.use_bias,
-        ):
-            raise ValueError(
-                "Layer hyper-parameters differ. Received: "
-                f"layer=(num_heads={layer.num_heads}, key_dim={layer.key_dim}, "
-                f"value_dim={layer.value_dim}, use_bias={layer.use_bias}), "
-                f"self=(num_heads={self.num_heads}, key_dim={self.key_dim}, "
-                f"value_dim={self._value_head_dim}, use_bias={self.use_bias})"
-            )
+        from tfllm.layers.keras_interop import load_keras_attention_weights
 
-        def flat(dense):
-            # EinsumDense kernel (dim, heads, head_dim) -> (dim, heads * head_dim)
-            kernel = ops.convert_to_numpy(dense.kernel)
-            kernel = kernel.reshape(kernel.shape[0], -1)
-            bias = ops.convert_to_numpy(dense.bias).reshape(-1) if self.use_bias else None
-            return kernel, bias
-
-        def assign(kernel_var, bias_var, parts):
-            kernel_var.assign(ops.concatenate([p[0] for p in parts], axis=1))
-            if bias_var is not None:
-                bias_var.assign(ops.concatenate([p[1] for p in parts], axis=0))
-
-        q, k, v = flat(layer.query_dense), flat(layer.key_dense), flat(layer.value_dense)
-        if self._fused:
-            assign(self.qkv_kernel, self.qkv_bias, [q, k, v])
-        else:
-            assign(self.query_kernel, self.query_bias, [q])
-            assign(self.key_value_kernel, self.key_value_bias, [k, v])
-        out_kernel = ops.convert_to_numpy(layer.output_dense.kernel)
-        # (heads, value_dim, *output) -> (heads * value_dim, prod(output))
-        self.output_kernel.assign(out_kernel.reshape(self.output_kernel.shape))
-        if self.use_bias:
-            self.output_bias.assign(ops.convert_to_numpy(layer.output_dense.bias).reshape(-1))
+        load_keras_attention_weights(self, layer)
 
     def get_config(self):
         config = super().get_config()
