@@ -5,7 +5,7 @@ from keras import ops
 
 from tfllm._validation import check_positive_ints, check_rates
 from tfllm.generation import CompiledDecoders
-from tfllm.models.transformer_seq2seq import Seq2SeqModelMixin
+from tfllm.models.seq2seq import Seq2SeqModelMixin
 
 
 @keras.saving.register_keras_serializable(package="tfllm")
