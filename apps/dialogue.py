@@ -18,9 +18,9 @@ distinct-1/2. `chat` keeps the last turns as context. See docs/generation.md.
 
 import sys
 
-from tfllm import cli
-from tfllm.generation.app import TextToTextApp
-from tfllm.generation.text_to_text import TextToTextConfig
+from tfllm.cli import arguments
+from tfllm.cli.text_to_text import TextToTextApp
+from tfllm.tasks.text_to_text import TextToTextConfig, TextToTextTask
 
 DEMO_TEXTS = ("Hi there!", "What are you doing this weekend?", "Thanks for your help.")
 # DailyDialog pairs join context turns with a newline (tfllm.data.read_dailydialog).
@@ -45,9 +45,9 @@ def read_dailydialog_file(path):
 
 
 def _add_chat_arguments(parser):
-    cli.add_model_dir_argument(parser)
+    arguments.add_model_dir_argument(parser)
     parser.add_argument(
-        "--turns", type=cli.positive_int, default=1,
+        "--turns", type=arguments.positive_int, default=1,
         help="previous utterances given as context (default: %(default)s, as in training)",
     )
 
@@ -73,10 +73,8 @@ def chat(app, args, input_stream=None, output_stream=None):
     return 0
 
 
-APP = TextToTextApp(
+TASK = TextToTextTask(
     name="dialogue",
-    description="Train, evaluate, serve and chat with dialogue models. Without a command: a "
-    "demo that trains on the built-in sample and exports a model.",
     source_column="context",
     target_column="response",
     dataset="dailydialog",
@@ -94,6 +92,11 @@ APP = TextToTextApp(
     demo_texts=DEMO_TEXTS,
     metrics=dialogue_metrics,
     read_file=read_dailydialog_file,
+)
+APP = TextToTextApp(
+    task=TASK,
+    description="Train, evaluate, serve and chat with dialogue models. Without a command: a "
+    "demo that trains on the built-in sample and exports a model.",
     extra_commands={"chat": ("talk to an exported model on the terminal", _add_chat_arguments, chat)},
 )
 

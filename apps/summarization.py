@@ -18,8 +18,8 @@ See docs/generation.md.
 
 import sys
 
-from tfllm.generation.app import TextToTextApp
-from tfllm.generation.text_to_text import TextToTextConfig
+from tfllm.cli.text_to_text import TextToTextApp
+from tfllm.tasks.text_to_text import TextToTextConfig, TextToTextTask
 
 DEMO_TEXTS = (
     "Kate: are you coming to the party tonight?\nBen: yes, I'll bring some drinks\nKate: great, see you at 8",
@@ -43,10 +43,8 @@ def summary_metrics(sources, references, predictions, perplexity=None):
     }
 
 
-APP = TextToTextApp(
+TASK = TextToTextTask(
     name="summarization",
-    description="Train, evaluate and serve dialogue summarizers. Without a command: a demo "
-    "that trains on the built-in sample, scores it against Lead-3 and exports a model.",
     source_column="dialogue",
     target_column="summary",
     dataset="samsum",
@@ -63,6 +61,11 @@ APP = TextToTextApp(
     ),
     demo_texts=DEMO_TEXTS,
     metrics=summary_metrics,
+)
+APP = TextToTextApp(
+    task=TASK,
+    description="Train, evaluate and serve dialogue summarizers. Without a command: a demo "
+    "that trains on the built-in sample, scores it against Lead-3 and exports a model.",
 )
 
 

@@ -57,7 +57,7 @@ def generate_all(trained, texts, args, batch_size):
     """`[(decoding options, generated texts, seconds)]` for each of `args.decoding`."""
     import time
 
-    from tfllm.generation import text_to_text
+    from tfllm.tasks import text_generator
 
     results = []
     for strategy in args.decoding:
@@ -69,7 +69,7 @@ def generate_all(trained, texts, args, batch_size):
         elif strategy == "top_p":
             decoding.update(p=args.top_p, seed=0)
         started = time.perf_counter()
-        predictions = text_to_text.generate_texts(
+        predictions = text_generator.generate_texts(
             trained.model, trained.tokenizer, list(texts), batch_size=batch_size, **decoding
         )
         results.append((decoding, predictions, time.perf_counter() - started))
@@ -89,7 +89,7 @@ def load_splits(name, args):
 
 
 def config_from_args(args):
-    from tfllm.generation import text_to_text
+    from tfllm.tasks import text_to_text
 
     return text_to_text.TextToTextConfig(
         model=args.model, vocabulary_size=args.vocabulary_size,
@@ -110,14 +110,14 @@ def training(config, sources, targets, val_sources, val_targets, run_dir=None):
     keeps the run; training there again resumes it, and a finished run (a
     saved model and no backup) is loaded instead of trained again.
     """
-    from tfllm import cli
-    from tfllm.generation import text_to_text
+    from tfllm.tasks import text_to_text
+    from tfllm.training import runs
 
     def log(message):
         print(message, file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
-        run = cli.prepare_run_dir(run_dir or tmp)
+        run = runs.prepare_run_dir(run_dir or tmp)
         if os.path.isfile(run.file("model.keras")) and not run.resuming:
             log(f"{run.path}: scoring the finished run's model (no training)")
             model, tokenizer, vocabulary = text_to_text.load_run(run)

@@ -24,14 +24,14 @@ def main(argv=None):
     common.add_decoding_arguments(parser, default=["greedy"])
     args = parser.parse_args(argv)
 
-    from tfllm.generation import text_to_text
+    from tfllm.tasks import text_generator
     from tfllm.metrics.generation import BLEU_SMOOTHING, bleu, response_scores
 
     train, val = common.load_splits("dailydialog", args)
     config = common.config_from_args(args)
     with common.training(config, train.context, train.response, val.context, val.response, args.run_dir) as trained:
         model, tokenizer = trained.model, trained.tokenizer
-        ppl = text_to_text.model_perplexity(model, tokenizer, val.context, val.response)
+        ppl = text_generator.model_perplexity(model, tokenizer, val.context, val.response)
         generated = common.generate_all(trained, val.context, args, batch_size=128)
     references = list(val.response)
     constant = ["i don't know ."] * len(references)

@@ -188,7 +188,7 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=300, help="seconds per configuration")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--loop", default="auto", help=argparse.SUPPRESS)
-    from tfllm.training.arguments import add_training_arguments
+    from tfllm.cli.arguments import add_training_arguments
 
     add_training_arguments(parser)
     args = parser.parse_args(argv)

@@ -97,7 +97,7 @@ def run(name, args, app, data_dir):
         train_frame, stop_frame = data.train_val_split(train_all, 0.05, seed=0)
 
     workdir = tempfile.mkdtemp(prefix=f"bench-sentiment-{name}-")
-    config = app.TrainConfig(
+    config = app.TASK.config(
         dataset=name,
         data_dir=data_dir,  # Pre-training texts come from here too.
         model=args.model,
@@ -116,7 +116,7 @@ def run(name, args, app, data_dir):
     budget = time_budget(args.time_budget)
     # Keras' progress lines go to stdout; keep stdout for the one JSON line.
     with contextlib.redirect_stdout(sys.stderr):
-        result = app.train(
+        result = app.TASK.train(
             config, frames=(train_frame, stop_frame), callbacks=[budget], log=lambda m: print(m, file=sys.stderr)
         )
     export = result.pop("export")
@@ -124,7 +124,9 @@ def run(name, args, app, data_dir):
         report = {"accuracy": result["val_accuracy"], "macro_f1": result["val_macro_f1"]}
     else:
         labels = result["labels"]
-        _, predicted = app.predict_outputs(export, eval_frame.text.tolist())
+        from tfllm.tasks.classifier_export import predict_outputs
+
+        _, predicted = predict_outputs(export, eval_frame.text.tolist())
         truth = data.LabelVocabulary(labels).encode(eval_frame.label)
         report = classification_report(truth, predicted, labels=labels)
     shutil.rmtree(workdir, ignore_errors=True)

@@ -59,7 +59,7 @@ def test_train_reports_perplexity_bleu_and_distinct(trained):
 @pytest.mark.slow
 def test_evaluate_uses_the_export_alone(app, trained, capsys):
     """Perplexity from the export's saved score function equals the in-process model's."""
-    from tfllm.generation import text_to_text
+    from tfllm.tasks import text_generator, text_to_text
 
     base, table, _ = trained
     assert app.main(["evaluate", "--model-dir", str(base / "export"), "--data", str(table)]) == 0
@@ -69,7 +69,7 @@ def test_evaluate_uses_the_export_alone(app, trained, capsys):
     import pandas as pd
 
     frame = pd.read_csv(table)
-    expected = text_to_text.model_perplexity(model, tokenizer, frame.context, frame.response)
+    expected = text_generator.model_perplexity(model, tokenizer, frame.context, frame.response)
     assert result["perplexity"] == pytest.approx(expected, rel=1e-3)
 
 
@@ -88,7 +88,7 @@ def test_export_answers_text_in_a_fresh_process(trained):
     base, _, _ = trained
     code = (
         "import sys\n"
-        "from tfllm.generation.export import LoadedTextGenerator\n"
+        "from tfllm.tasks.text_generator import LoadedTextGenerator\n"
         "out = LoadedTextGenerator(sys.argv[1]).generate(['Hi there!', 'Good morning!'])\n"
         "assert len(out) == 2 and all(isinstance(s, str) for s in out)\n"
         "print('ok')\n"

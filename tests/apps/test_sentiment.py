@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import harness
 import pytest
+from tfllm.tasks import classification_recipe as recipe
 
 REPO_ROOT = harness.REPO_ROOT
 
@@ -44,12 +45,12 @@ def binary_csv(tmp_path_factory):
 def trained(binary_csv, tmp_path_factory):
     """One tiny model trained in-process with the app's pipeline (binary int labels)."""
     base = tmp_path_factory.mktemp("trained")
-    config = app.TrainConfig(
+    config = app.TASK.config(
         data=binary_csv, text_column="review", label_column="sentiment", model="fasttext",
         epochs=3, batch_size=8, vocabulary_size=200, learning_rate=0.05, patience=5,
         export_dir=str(base / "export"), run_dir=str(base / "run"), verbose=0,
     )
-    result = app.train(config, log=lambda message: None)
+    result = app.TASK.train(config, log=lambda message: None)
     return result
 
 
@@ -156,7 +157,7 @@ def test_demo_trains_multiclass_sample_and_exports(tmp_path):
 
 
 def test_class_weights_balance_imbalanced_labels():
-    weights = app.class_weight_table(np.array([0, 0, 0, 0, 0, 0, 1, 1, 2]), 4)
+    weights = recipe.class_weight_table(np.array([0, 0, 0, 0, 0, 0, 1, 1, 2]), 4)
     # n / (classes * count): 9 / (4 * 6), 9 / (4 * 2), 9 / (4 * 1); absent class 1.0.
     np.testing.assert_allclose(weights, [9 / 24, 9 / 8, 9 / 4, 1.0], rtol=1e-6)
 
@@ -256,17 +257,17 @@ def test_train_pretrains_word_vectors_on_unlabeled_text(binary_csv, tmp_path):
 def test_pretraining_corpus_leaves_out_validation_texts_and_repeats():
     train, val = pd.Series(["good film", "bad film"]), pd.Series(["held out"])
     unlabeled = pd.Series(["good film", "held out", "new review", "another one"])
-    assert app.pretraining_corpus(train, val, unlabeled).tolist() == [
+    assert recipe.pretraining_corpus(train, val, unlabeled).tolist() == [
         "good film", "bad film", "new review", "another one"]
 
 
 def test_vocabulary_sample_caps_characters_and_is_seeded():
     texts = pd.Series([f"text number {i}" for i in range(100)])
-    sample = app.vocabulary_sample(texts, seed=1, max_chars=140)
+    sample = recipe.vocabulary_sample(texts, seed=1, max_chars=140)
     assert 0 < sample.str.len().sum() <= 140 and len(sample) < 100
-    assert sample.tolist() == app.vocabulary_sample(texts, seed=1, max_chars=140).tolist()
-    assert len(app.vocabulary_sample(pd.Series(["x" * 500]), max_chars=10)) == 1
-    assert len(app.vocabulary_sample(texts)) == 100
+    assert sample.tolist() == recipe.vocabulary_sample(texts, seed=1, max_chars=140).tolist()
+    assert len(recipe.vocabulary_sample(pd.Series(["x" * 500]), max_chars=10)) == 1
+    assert len(recipe.vocabulary_sample(texts)) == 100
 
 
 def test_cli_json_line_handles_numpy_and_nan():
@@ -291,14 +292,50 @@ def test_cli_run_maps_user_errors_and_keeps_bugs(capsys):
     assert cli.run(fail(FileNotFoundError(2, "No such file or directory", "y.csv")), prog="app") == 2
     assert capsys.readouterr().err == "app: error: y.csv: No such file or directory\n"
     assert cli.run(lambda _: 3, prog="app") == 3
-    with pytest.raises(ZeroDivisionError):  # a bug keeps its traceback
-        cli.run(lambda _: 1 / 0, prog="app")
+    # A bug is one line and exit code 1; its traceback only with debug.
+    assert cli.run(lambda _: 1 / 0, prog="app") == 1
+    assert capsys.readouterr().err == (
+        "app: internal error: ZeroDivisionError: division by zero (run with --debug for the traceback)\n")
+    with pytest.raises(ZeroDivisionError):
+        cli.run(lambda _: 1 / 0, prog="app", debug=True)
 
 
-def test_cli_plot_history_writes_png(tmp_path):
-    from tfllm import cli
+def test_plot_history_writes_png(tmp_path):
+    from tfllm.training import runs
 
-    path = cli.plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8]}, tmp_path / "c.png")
+    path = runs.plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8]}, tmp_path / "c.png")
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no metrics"):
-        cli.plot_history({}, tmp_path / "empty.png")
+        runs.plot_history({}, tmp_path / "empty.png")
+
+
+@pytest.mark.slow
+def test_export_writes_the_trained_run_again_as_a_new_version(trained):
+    base = os.path.dirname(trained["export_path"])
+    code, out, err = run_main(["export", "--run-dir", trained["run_dir"], "--export-dir", base])
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["export_path"] == os.path.join(base, "2")
+    code, out, err = run_main(["predict", "--model-dir", result["export_path"], *TEXTS[:2]])
+    assert code == 0, err
+    expected = trained["export"](TEXTS[:2])["label"].numpy()
+    assert [json.loads(line)["label"] for line in out.strip().splitlines()] == [s.decode() for s in expected]
+
+
+def test_export_of_a_directory_without_a_run_is_one_line(tmp_path):
+    line = _error_line(*run_main(["export", "--run-dir", str(tmp_path), "--export-dir", str(tmp_path / "e")]))
+    assert "model.keras" in line and "run train first" in line
+
+
+def test_an_internal_error_is_one_line_and_debug_shows_the_traceback(monkeypatch, tmp_path):
+    def broken(*args, **kwargs):
+        raise RuntimeError("broken on purpose")
+
+    monkeypatch.setattr(app.TASK, "export_run", broken)
+    argv = ["export", "--run-dir", str(tmp_path)]
+    code, out, err = run_main(argv)
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "sentiment: internal error: RuntimeError: broken on purpose (run with --debug for the traceback)"]
+    with pytest.raises(RuntimeError):
+        run_main(["--debug", *argv])

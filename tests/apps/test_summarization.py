@@ -74,8 +74,8 @@ def test_signature_and_in_process_generation_agree(trained):
     """The export (tokenize, decode, detokenize in graph) equals in-process generation."""
     import tensorflow as tf
 
-    from tfllm.generation import text_to_text
-    from tfllm.generation.export import LoadedTextGenerator
+    from tfllm.tasks import text_generator, text_to_text
+    from tfllm.tasks.text_generator import LoadedTextGenerator
     from tfllm.serving import signatures
     from tfllm.serving.export import check_serving_ops
 
@@ -85,7 +85,7 @@ def test_signature_and_in_process_generation_agree(trained):
     loaded = LoadedTextGenerator(str(base / "export"))
     spec = loaded.signature.structured_input_signature[1][signatures.TEXT]
     assert spec.dtype == tf.string and spec.shape.as_list() == [None]
-    assert loaded.generate(texts) == text_to_text.generate_texts(model, tokenizer, texts)
+    assert loaded.generate(texts) == text_generator.generate_texts(model, tokenizer, texts)
     check_serving_ops(str(base / "export" / "1"))
 
 
@@ -124,7 +124,7 @@ def test_bad_input_exits_2_with_one_line(app, tmp_path, capsys):
 @pytest.mark.slow
 def test_model_server_answers_text_over_grpc(trained):
     """The tfllm model server loads the export and returns generated text over gRPC."""
-    from tfllm.generation.export import LoadedTextGenerator
+    from tfllm.tasks.text_generator import LoadedTextGenerator
     from tfllm.serving import signatures
     from tfllm.serving.client import ServingClient
     from tfllm.serving.server import ModelServer

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 import harness
-from tfllm.models.classifier import KINDS, ClassifierExport, build_classifier, pad_token_ids, read_export_metadata
+from tfllm.models.classifier import KINDS, build_classifier
+from tfllm.tasks.classifier_export import ClassifierExport, pad_token_ids, read_export_metadata
 from tfllm.models.ngram_classifier import NGramClassifier
 from tfllm.models.transformer_classifier import TransformerClassifier
 from tfllm.serving import signatures
@@ -146,7 +147,7 @@ def _one_step(optimizer, ids):
 
 
 def test_sparse_adam_first_step_equals_adam_and_leaves_untouched_rows():
-    from tfllm.models.ngram_classifier import SparseAdam
+    from tfllm.training.optimizers import SparseAdam
 
     ids = np.array([[3, 5, 7, 0]])
     before, dense = _one_step(keras.optimizers.Adam(0.1), ids)
@@ -157,7 +158,7 @@ def test_sparse_adam_first_step_equals_adam_and_leaves_untouched_rows():
 
 
 def test_sparse_adam_sums_repeated_rows_before_the_update():
-    from tfllm.models.ngram_classifier import SparseAdam
+    from tfllm.training.optimizers import SparseAdam
 
     # Row 5 appears twice: Adam's first step on the summed gradient moves each
     # coordinate by the learning rate (m / sqrt(v) = sign(g) at step 1).

@@ -231,3 +231,17 @@ def test_non_chief_workers_write_to_private_directories(tmp_path):
     assert _for_worker(checkpoint, "worker-2", temp_dirs).filepath != moved.filepath
     for path in temp_dirs:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def test_auto_verbosity_is_the_live_bar_on_a_terminal_and_one_line_per_epoch_elsewhere():
+    import io
+
+    from tfllm.training.loop import progress_verbosity
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert progress_verbosity("auto", Terminal()) == 1
+    assert progress_verbosity("auto", io.StringIO()) == 2
+    assert progress_verbosity(0, Terminal()) == 0

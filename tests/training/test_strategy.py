@@ -148,8 +148,10 @@ def test_mixed_precision_modes():
 
 
 def _parser():
+    from tfllm.cli.arguments import add_training_arguments
+
     parser = argparse.ArgumentParser(prog="app")
-    training.add_training_arguments(parser)
+    add_training_arguments(parser)
     return parser
 
 

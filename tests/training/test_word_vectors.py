@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tfllm.text.word_vectors import skipgram_pairs, train_word_vectors
+from tfllm.training.word_vectors import skipgram_pairs, train_word_vectors
 
 
 def test_pairs_stay_inside_a_text_and_the_window():

@@ -1,8 +1,134 @@
-"""Command-line options shared by every app that trains."""
+"""Argument types and the options every app spells the same way."""
 
-from tfllm.cli import positive_int
-from tfllm.training.precision import MIXED_PRECISION_MODES, set_mixed_precision
-from tfllm.training.strategy import STRATEGIES, get_strategy, simulate_devices
+import argparse
+import math
+import os
+
+from tfllm.training.precision import MIXED_PRECISION_MODES
+from tfllm.training.strategy import STRATEGIES
+
+
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text):
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
+def fraction(text):
+    """argparse type: a float strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number strictly between 0 and 1, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0.0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def existing_file(text):
+    """argparse type: the path of an existing file (checked at parse time)."""
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text}: is a directory, expected a file")
+    return text
+
+
+def add_seed_argument(parser, default=0):
+    parser.add_argument(
+        "--seed", type=int, default=default, help="seed for splits, shuffling and initialization (default: %(default)s)"
+    )
+
+
+def add_data_arguments(parser, *, text_column="text", label_column="label", target_column=None, required=False):
+    """Adds `--data PATH`, `--text-column`, `--label-column` (and `--target-column`), `--encoding`.
+
+    Args:
+        parser: the (sub)command parser.
+        text_column: default name of the input text column.
+        label_column: default name of the label column, or None for apps
+            without labels.
+        target_column: default name of the target text column (summaries,
+            responses), or None for apps without one.
+        required: whether `--data` must be given.
+    """
+    parser.add_argument(
+        "--data",
+        required=required,
+        metavar="PATH",
+        help="a .csv, .tsv, .json, .jsonl or .parquet file (optionally compressed)",
+    )
+    parser.add_argument(
+        "--text-column", default=text_column, metavar="C", help="column holding the input text (default: %(default)s)"
+    )
+    if label_column is not None:
+        parser.add_argument(
+            "--label-column", default=label_column, metavar="C", help="column holding the labels (default: %(default)s)"
+        )
+    if target_column is not None:
+        parser.add_argument(
+            "--target-column", default=target_column, metavar="C", help="column holding the target text (default: %(default)s)"
+        )
+    parser.add_argument(
+        "--encoding", default="utf-8", metavar="NAME", help="text encoding of --data (default: %(default)s)"
+    )
+
+
+def add_export_argument(parser, default):
+    parser.add_argument(
+        "--export-dir",
+        default=default,
+        metavar="DIR",
+        help="model base path; each export adds the next integer version under it (default: %(default)s)",
+    )
+
+
+def add_model_dir_argument(parser, required=True):
+    parser.add_argument(
+        "--model-dir",
+        required=required,
+        metavar="DIR",
+        help="an exported SavedModel: a version directory, or a base path meaning its latest version",
+    )
+
+
+def add_run_dir_argument(parser, default):
+    parser.add_argument(
+        "--run-dir",
+        default=default,
+        metavar="DIR",
+        help="checkpoints, TensorBoard logs and training curves; an interrupted run started again "
+        "with the same directory resumes (default: %(default)s)",
+    )
 
 
 def add_training_arguments(parser):
@@ -37,18 +163,3 @@ def add_training_arguments(parser):
         help="auto: float16 on GPU, bfloat16 on TPU, off on CPU (default: %(default)s)",
     )
     return group
-
-
-def configure_from_args(args):
-    """Applies the options from `add_training_arguments` and returns the strategy.
-
-    Order matters: devices are split before TensorFlow initialises them, the
-    strategy is created next, and the dtype policy last because `"auto"`
-    depends on the hardware the strategy found. Call this before building
-    any model, then build and compile inside `strategy.scope()`.
-    """
-    if getattr(args, "simulate_devices", None):
-        simulate_devices(args.simulate_devices)
-    strategy = get_strategy(getattr(args, "strategy", "auto"))
-    set_mixed_precision(getattr(args, "mixed_precision", "auto"), strategy=strategy)
-    return strategy

@@ -3,7 +3,6 @@
 from tfllm.generation.buckets import as_token_lists, bucket, pad_prompts, trim
 from tfllm.generation.compiled import CompiledDecoders
 from tfllm.generation.decoding import decode, strip_after_stop
-from tfllm.generation.export import LoadedTextGenerator, TextGenerator, export_text_generator
 from tfllm.generation.samplers import (
     STRATEGIES,
     SamplerConfig,
@@ -15,13 +14,10 @@ from tfllm.generation.samplers import (
 __all__ = [
     "STRATEGIES",
     "CompiledDecoders",
-    "LoadedTextGenerator",
     "SamplerConfig",
-    "TextGenerator",
     "as_token_lists",
     "bucket",
     "decode",
-    "export_text_generator",
     "make_token_sampler",
     "pad_prompts",
     "resolve_sampler",

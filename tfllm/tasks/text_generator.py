@@ -237,3 +237,41 @@ class LoadedTextGenerator:
             count += int(tf.reduce_sum(result["tokens"]))
         return perplexity(total, count)
 
+
+def generate_texts(model, tokenizer, texts, *, batch_size=64, **generate_kwargs):
+    """Generates a string per input text with `model.generate` (XLA, bucketed).
+
+    Matches what the export returns for the same decoding options.
+    """
+    import tensorflow as tf
+
+    texts, outputs = [str(t) for t in texts], []
+    suppressed = set(model.suppressed_token_ids())
+    for start in range(0, len(texts), batch_size):
+        ids = tokenizer(tf.constant(texts[start : start + batch_size]))
+        # keras_hub tokenizers return Python lists when called eagerly.
+        ids = ids.to_list() if hasattr(ids, "to_list") else ids
+        rows = [list(row)[: model.encoder_sequence_length] for row in ids]
+        generated = model.generate(rows, **generate_kwargs)
+        generated = [[t for t in row if t not in suppressed] for row in generated]
+        lengths = [len(row) for row in generated]
+        flat = tf.constant([t for row in generated for t in row], tf.int32)
+        ragged = tf.RaggedTensor.from_row_lengths(flat, tf.constant(lengths, tf.int64))
+        outputs.extend(s.decode("utf-8") for s in detokenize(tokenizer, ragged).numpy())
+    return outputs
+
+
+def model_perplexity(model, tokenizer, sources, targets, *, batch_size=64):
+    """Teacher-forced perplexity of `targets` given `sources` (end token included)."""
+    from tfllm.data import make_seq2seq_dataset
+    from tfllm.metrics.generation import Perplexity
+
+    data = make_seq2seq_dataset(
+        list(sources), list(targets), tokenizer=tokenizer, batch_size=batch_size,
+        max_source_length=model.encoder_sequence_length,
+        max_target_length=model.decoder_sequence_length, shuffle=False, cache=False,
+    )
+    metric = Perplexity(from_logits=True, mask_token_id=model.pad_token_id)
+    for x, y in data:
+        metric.update_state(y, model(x, training=False))
+    return float(metric.result())

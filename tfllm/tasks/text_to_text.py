@@ -1,4 +1,6 @@
-"""The text-to-text pipeline the summarization and dialogue apps share.
+"""Text to text: (source, target) pairs in, a text-in/text-out SavedModel out.
+
+The pipeline the summarization and dialogue apps share (`TextToTextTask`).
 
 Build a WordPiece vocabulary on the training texts, train an encoder-decoder
 on bucketed `tf.data`, generate text in process (XLA-compiled decoding) and
@@ -6,7 +8,7 @@ keep everything an export needs in a run directory:
 
     <run dir>/vocabulary.txt   shared source/target vocabulary
     <run dir>/model.keras      the trained model (best validation loss)
-    <run dir>/...              checkpoints, backup, logs, curves (tfllm.cli)
+    <run dir>/...              checkpoints, backup, logs, curves (tfllm.training.runs)
 """
 
 import dataclasses
@@ -109,7 +111,7 @@ def train(config, sources, targets, val_sources, val_targets, *, run_dir, strate
         config: a `TextToTextConfig`.
         sources, targets: training texts.
         val_sources, val_targets: validation texts (early stopping).
-        run_dir: a `tfllm.cli.RunDir`; an interrupted run resumes from it.
+        run_dir: a `tfllm.training.RunDir`; an interrupted run resumes from it.
         strategy: a `tf.distribute` strategy (default: the current one).
         log: progress messages.
 
@@ -120,9 +122,9 @@ def train(config, sources, targets, val_sources, val_targets, *, run_dir, strate
     import keras
     import tensorflow as tf
 
-    from tfllm import cli, text
+    from tfllm import text
     from tfllm.data import make_seq2seq_dataset
-    from tfllm.training import fit, global_batch_size
+    from tfllm.training import fit, global_batch_size, is_chief, local_copy, runs
 
     strategy = strategy or tf.distribute.get_strategy()
     keras.utils.set_random_seed(config.seed)
@@ -153,7 +155,7 @@ def train(config, sources, targets, val_sources, val_targets, *, run_dir, strate
         model.build()
         # Bucketed batches come in up to 16 shapes; XLA would compile each one.
         model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=1.0), jit_compile=False)
-    callbacks = cli.run_callbacks(run_dir, config.patience)
+    callbacks = runs.run_callbacks(run_dir, config.patience)
     if 0 < config.reduce_lr_patience < config.patience:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=config.reduce_lr_factor, patience=config.reduce_lr_patience,
@@ -165,13 +167,16 @@ def train(config, sources, targets, val_sources, val_targets, *, run_dir, strate
         strategy=strategy, backup_dir=run_dir.backup, verbose=config.verbose,
     )
     seconds = time.perf_counter() - started
-    cli.save_history(history, run_dir.history)
+    runs.save_history(history, run_dir.history)
     if history.history:
-        cli.plot_history(history, run_dir.curves, title=f"{config.model} seq2seq")
-    model.save(run_dir.file("model.keras"))
-    write_text_atomically(
-        run_dir.file("config.json"), json.dumps(dataclasses.asdict(config), indent=1, default=str) + "\n"
-    )
+        runs.plot_history(history, run_dir.curves, title=f"{config.model} seq2seq")
+    # Distributed variables do not export; a plain copy does (and decodes faster).
+    model = local_copy(model)
+    if is_chief(strategy):
+        model.save(run_dir.file("model.keras"))
+        write_text_atomically(
+            run_dir.file("config.json"), json.dumps(dataclasses.asdict(config), indent=1, default=str) + "\n"
+        )
     return TrainedTextToText(model, tokenizer, vocabulary, dict(history.history), seconds, run_dir)
 
 
@@ -181,57 +186,172 @@ def load_run(run_dir):
     Raises:
         FileNotFoundError: the run directory holds no trained model.
     """
-    import keras
-
-    import tfllm.models.lstm_seq2seq  # noqa: F401  (registers the model classes)
-    import tfllm.models.transformer_seq2seq  # noqa: F401
+    import tfllm.models  # noqa: F401  (registers the model classes)
     from tfllm import text
+    from tfllm.training.runs import load_trained_model
 
-    path = os.fspath(run_dir)
-    model_path = os.path.join(path, "model.keras")
-    if not os.path.isfile(model_path):
-        raise FileNotFoundError(f"{model_path}: no trained model here (run train first)")
-    vocabulary = text.load_vocabulary(os.path.join(path, "vocabulary.txt"))
-    model = keras.models.load_model(model_path, compile=False)
+    model = load_trained_model(run_dir)
+    vocabulary = text.load_vocabulary(os.path.join(os.fspath(run_dir), "vocabulary.txt"))
     return model, text.make_wordpiece_tokenizer(vocabulary), vocabulary
 
 
-def generate_texts(model, tokenizer, texts, *, batch_size=64, **generate_kwargs):
-    """Generates a string per input text with `model.generate` (XLA, bucketed).
+@dataclasses.dataclass
+class TextToTextTask:
+    """A text-to-text app: its columns, data sets, default recipes, demo texts and metrics.
 
-    Matches what the export returns for the same decoding options.
+    Attributes:
+        name: app and default export name ("summarization").
+        source_column, target_column: default table columns.
+        dataset: public data set name for `--dataset` (tfllm.data.load_dataset).
+        sample: built-in sample name (tfllm.data.load_sample).
+        config: default `TextToTextConfig` for `train`.
+        demo_config: `TextToTextConfig` for the demo (small and quick).
+        demo_texts: inputs the demo generates for at the end.
+        metrics: `metrics(sources, references, predictions, perplexity)`
+            -> dict; `perplexity()` computes teacher-forced perplexity.
+        read_file: optional `read_file(path) -> frame (source, target
+            columns)` for `.txt` files `load_table` does not read, or None.
     """
-    import tensorflow as tf
 
-    from tfllm.generation.export import detokenize
+    name: str
+    source_column: str
+    target_column: str
+    dataset: str
+    sample: str
+    config: TextToTextConfig
+    demo_config: TextToTextConfig
+    demo_texts: tuple
+    metrics: object
+    read_file: object = None
 
-    texts, outputs = [str(t) for t in texts], []
-    suppressed = set(model.suppressed_token_ids())
-    for start in range(0, len(texts), batch_size):
-        ids = tokenizer(tf.constant(texts[start : start + batch_size]))
-        # keras_hub tokenizers return Python lists when called eagerly.
-        ids = ids.to_list() if hasattr(ids, "to_list") else ids
-        rows = [list(row)[: model.encoder_sequence_length] for row in ids]
-        generated = model.generate(rows, **generate_kwargs)
-        generated = [[t for t in row if t not in suppressed] for row in generated]
-        lengths = [len(row) for row in generated]
-        flat = tf.constant([t for row in generated for t in row], tf.int32)
-        ragged = tf.RaggedTensor.from_row_lengths(flat, tf.constant(lengths, tf.int64))
-        outputs.extend(s.decode("utf-8") for s in detokenize(tokenizer, ragged).numpy())
-    return outputs
+    def read_pairs(self, *, data=None, dataset=None, split="validation", data_dir=None,
+                   text_column=None, target_column=None, encoding="utf-8"):
+        """`(sources, targets, description)` from a table file or a public data set's split."""
+        from tfllm import data as tables
+
+        if dataset:
+            frame = tables.load_dataset(dataset, split, data_dir=data_dir)
+            return list(frame[self.source_column]), list(frame[self.target_column]), f"{dataset} {split}"
+        if self.read_file is not None and data.endswith(".txt"):
+            frame = self.read_file(data)
+            return list(frame[self.source_column]), list(frame[self.target_column]), data
+        frame = tables.load_table(
+            data, text_column or self.source_column, label_column=None,
+            target_column=target_column or self.target_column, encoding=encoding,
+        )
+        return list(frame.text), list(frame.target), data
+
+    def training_data(self, *, demo=False, limit=None, val_fraction=0.1, seed=0, **source):
+        """`(sources, targets, val_sources, val_targets, description)` to train on.
+
+        The built-in sample for the demo, a public data set's train and
+        validation splits, or a table split by `val_fraction`; `source` holds
+        `read_pairs`' arguments.
+        """
+        import pandas as pd
+
+        from tfllm import data
+
+        if demo:
+            frame = data.load_sample(self.sample)
+            frame = pd.DataFrame({"source": frame[self.source_column], "target": frame[self.target_column]})
+            description, val_fraction = f"built-in {self.sample} sample", 0.2
+        elif source.get("dataset"):
+            train = data.load_dataset(source["dataset"], "train", data_dir=source.get("data_dir"))
+            val = data.load_dataset(source["dataset"], "validation", data_dir=source.get("data_dir"))
+            return (
+                _limit(train[self.source_column], limit), _limit(train[self.target_column], limit),
+                list(val[self.source_column]), list(val[self.target_column]),
+                f"{source['dataset']} train / validation",
+            )
+        else:
+            sources, targets, description = self.read_pairs(**source)
+            frame = pd.DataFrame({"source": sources, "target": targets})
+        frame = frame.iloc[:limit] if limit else frame
+        train, val = data.train_val_split(frame, val_fraction, seed=seed, stratify_column=None)
+        return list(train.source), list(train.target), list(val.source), list(val.target), description
+
+    def train(self, config, data, *, decoding=None, run_dir=None, strategy=None, eval_limit=None,
+              export_dir=None, log=print):
+        """Trains on `data`, scores the validation pairs, exports; returns the result record.
+
+        Args:
+            config: a `TextToTextConfig`.
+            data: `(sources, targets, val_sources, val_targets, description)`
+                (see `training_data`).
+            decoding: `generate` options for scoring and the export (greedy).
+            run_dir: the run directory (default `runs/<name>`); an interrupted
+                run started again with it resumes.
+            strategy: a `tf.distribute` strategy (default: the current one).
+            eval_limit: score at most this many validation pairs.
+            export_dir: the export base path, or None for no export.
+            log: progress messages.
+
+        Returns:
+            A dict of metrics, timings and paths; plus `"model"` and
+            `"tokenizer"` objects under "trained" (removed before printing).
+        """
+        import tensorflow as tf
+
+        from tfllm.tasks.text_generator import generate_texts, model_perplexity
+        from tfllm.training import is_chief, runs
+
+        strategy = strategy or tf.distribute.get_strategy()
+        decoding = dict(decoding or {"strategy": "greedy"})
+        sources, targets, val_sources, val_targets, description = data
+        log(f"{description}: {len(sources)} train / {len(val_sources)} validation pairs")
+        run_dir = runs.prepare_run_dir(run_dir or os.path.join("runs", self.name))
+        trained = train(config, sources, targets, val_sources, val_targets, run_dir=run_dir, strategy=strategy, log=log)
+        model, tokenizer = trained.model, trained.tokenizer
+        eval_sources, eval_targets = _limit(val_sources, eval_limit), _limit(val_targets, eval_limit)
+        started = time.perf_counter()
+        predictions = generate_texts(model, tokenizer, eval_sources, **decoding)
+        generate_seconds = time.perf_counter() - started
+        scores = self.metrics(
+            eval_sources, eval_targets, predictions,
+            lambda: model_perplexity(model, tokenizer, eval_sources, eval_targets),
+        )
+        export_path = None
+        if export_dir and is_chief(strategy):
+            export_path = self.export(model, tokenizer, export_dir, decoding)
+        losses = trained.history.get("val_loss") or [float("nan")]
+        return {
+            "command": "train",
+            "model": config.model,
+            "data": description,
+            "train_examples": len(sources),
+            "val_examples": len(val_sources),
+            "scored_examples": len(eval_sources),
+            "epochs_run": len(trained.history.get("loss", [])),
+            "best_val_loss": min(losses),
+            **scores,
+            "train_seconds": round(trained.train_seconds, 2),
+            "generate_seconds": round(generate_seconds, 2),
+            "decoding": decoding,
+            "export_path": export_path,
+            "run_dir": run_dir.path,
+            "trained": trained,
+            "examples": list(zip(eval_sources, eval_targets, predictions))[:3],
+        }
+
+    def export_run(self, run_dir, export_dir, decoding):
+        """Exports the model a finished `train` left in `run_dir` as a new version; returns its path."""
+        model, tokenizer, _ = load_run(run_dir)
+        return self.export(model, tokenizer, export_dir, decoding)
+
+    def export(self, model, tokenizer, export_dir, decoding):
+        """Exports a text generator as the next version under `export_dir`; returns its path."""
+        from tfllm.tasks.text_generator import export_text_generator
+
+        return export_text_generator(model, tokenizer, export_dir, warmup_texts=self.demo_texts[:1], **decoding)
+
+    @staticmethod
+    def load_export(model_dir):
+        """The export at `model_dir` as a `LoadedTextGenerator`."""
+        from tfllm.tasks.text_generator import LoadedTextGenerator
+
+        return LoadedTextGenerator(model_dir)
 
 
-def model_perplexity(model, tokenizer, sources, targets, *, batch_size=64):
-    """Teacher-forced perplexity of `targets` given `sources` (end token included)."""
-    from tfllm.data import make_seq2seq_dataset
-    from tfllm.metrics.generation import Perplexity
-
-    data = make_seq2seq_dataset(
-        list(sources), list(targets), tokenizer=tokenizer, batch_size=batch_size,
-        max_source_length=model.encoder_sequence_length,
-        max_target_length=model.decoder_sequence_length, shuffle=False, cache=False,
-    )
-    metric = Perplexity(from_logits=True, mask_token_id=model.pad_token_id)
-    for x, y in data:
-        metric.update_state(y, model(x, training=False))
-    return float(metric.result())
+def _limit(items, n):
+    return list(items)[:n] if n else list(items)

@@ -12,7 +12,6 @@ from tfllm.text.vocabulary import (
     save_vocabulary,
     save_word_vectorizer,
 )
-from tfllm.text.word_vectors import train_word_vectors
 
 __all__ = [
     "RESERVED_TOKENS",
@@ -28,6 +27,5 @@ __all__ = [
     "save_vocabulary",
     "save_word_vectorizer",
     "sent_tokenize",
-    "train_word_vectors",
     "word_tokenize",
 ]

@@ -87,7 +87,7 @@ def train_word_vectors(
     """
     import tensorflow as tf
 
-    from tfllm.models.ngram_classifier import SparseAdam
+    from tfllm.training.optimizers import SparseAdam
 
     lists = [np.asarray(t, dtype=np.int64).ravel() for t in token_ids]
     lengths = np.array([len(t) for t in lists])
