@@ -245,3 +245,23 @@ def test_auto_verbosity_is_the_live_bar_on_a_terminal_and_one_line_per_epoch_els
     assert progress_verbosity("auto", Terminal()) == 1
     assert progress_verbosity("auto", io.StringIO()) == 2
     assert progress_verbosity(0, Terminal()) == 0
+
+
+def test_a_model_without_weights_yet_resumes_from_its_backup(tmp_path):
+    # Subclassed models (every tfllm classifier) have no weights before their
+    # first batch, which Keras' fit runs after the backup is restored.
+    def lazy_model():
+        keras.utils.set_random_seed(1)
+        model = keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2, activation="softmax")])
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+        return model
+
+    backup = str(tmp_path / "backup")
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(lazy_model(), _dataset(), epochs=3, verbose=0, callbacks=[_Interrupt(at_epoch=2)],
+                     backup_dir=backup)
+    resumed = lazy_model()
+    assert not resumed.built
+    history = training.fit(resumed, _dataset(), epochs=3, verbose=0, backup_dir=backup)
+    assert len(history.history["loss"]) == 1
+    assert int(resumed.optimizer.iterations.numpy()) == 3 * STEPS

@@ -57,7 +57,7 @@ def _metric_results(model):
     return results
 
 
-def _example_batch(dataset):
+def example_batch(dataset):
     """A batch of one zero example shaped like `dataset`'s elements.
 
     Cheaper than reading the dataset, whose pipeline may fill a shuffle buffer
@@ -144,7 +144,7 @@ class CustomLoop:
         """Creates optimizer and metric variables outside the replica functions."""
         model = self.model
         with self.strategy.scope():
-            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(_example_batch(dataset))
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(example_batch(dataset))
             y_pred = model(x, training=False)  # Builds a subclassed model's weights.
             if not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)

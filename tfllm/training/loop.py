@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from tfllm.training.backup import TrainingBackup, worker_temp_dir
-from tfllm.training.custom_loop import CustomLoop
+from tfllm.training.custom_loop import CustomLoop, example_batch
 from tfllm.training.strategy import even_batches, is_multi_worker, with_shard_policy, worker_id
 
 logger = logging.getLogger("tfllm.training")
@@ -94,6 +94,11 @@ def fit(
     )
     callbacks = list(callbacks)
     if backup_dir is not None:
+        if not model.built:
+            # A backup restores into existing weights; a subclassed model has
+            # none before its first batch, which comes after on_train_begin.
+            with strategy.scope():
+                model(keras.utils.unpack_x_y_sample_weight(example_batch(train_data))[0], training=False)
         callbacks.append(TrainingBackup(backup_dir))
     temp_dirs = []
     if is_multi_worker(strategy):
