@@ -14,24 +14,34 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("TFLLM_DATA_DIR", os.path.join(ROOT, "..", "shared", "data"))
 
 
-def make_parser(doc, *, epochs, val_limit, max_source_length, max_target_length, batch_size):
-    """The model and data options both benchmarks take, with per-benchmark defaults."""
+def app_task(name):
+    """The `TextToTextTask` that `apps/<name>.py` declares (its defaults are the benchmark's)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"{name}_app", os.path.join(ROOT, "apps", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.TASK
+
+
+def make_parser(doc, *, config, val_limit):
+    """The model and data options both benchmarks take; defaults are the app's `train` defaults (`config`)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--epochs", type=int, default=config.epochs)
     parser.add_argument("--train-limit", type=int, help="train on the first N pairs")
     parser.add_argument("--val-limit", type=int, default=val_limit, help="score the first N validation pairs")
-    parser.add_argument("--model", default="transformer", choices=("transformer", "lstm"))
-    parser.add_argument("--hidden-dim", type=int, default=128)
-    parser.add_argument("--num-layers", type=int, default=2)
-    parser.add_argument("--intermediate-dim", type=int, default=512)
-    parser.add_argument("--vocabulary-size", type=int, default=8000)
-    parser.add_argument("--max-source-length", type=int, default=max_source_length)
-    parser.add_argument("--max-target-length", type=int, default=max_target_length)
-    parser.add_argument("--batch-size", type=int, default=batch_size)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--patience", type=int, default=2, help="early stopping patience (epochs)")
+    parser.add_argument("--model", default=config.model, choices=("transformer", "lstm"))
+    parser.add_argument("--hidden-dim", type=int, default=config.hidden_dim)
+    parser.add_argument("--num-layers", type=int, default=config.num_layers)
+    parser.add_argument("--intermediate-dim", type=int, default=config.intermediate_dim)
+    parser.add_argument("--vocabulary-size", type=int, default=config.vocabulary_size)
+    parser.add_argument("--max-source-length", type=int, default=config.max_source_length)
+    parser.add_argument("--max-target-length", type=int, default=config.max_target_length)
+    parser.add_argument("--batch-size", type=int, default=config.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=config.learning_rate)
+    parser.add_argument("--patience", type=int, default=config.patience, help="early stopping patience (epochs)")
     parser.add_argument(
-        "--reduce-lr-patience", type=int, default=1,
+        "--reduce-lr-patience", type=int, default=config.reduce_lr_patience,
         help="epochs without a lower validation loss before the learning rate is divided by 5 (0: never)",
     )
     parser.add_argument(

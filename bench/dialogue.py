@@ -18,9 +18,7 @@ import _text_to_text as common
 
 
 def main(argv=None):
-    parser = common.make_parser(
-        __doc__, epochs=3, val_limit=2000, max_source_length=48, max_target_length=32, batch_size=64
-    )
+    parser = common.make_parser(__doc__, config=common.app_task("dialogue").config, val_limit=2000)
     common.add_decoding_arguments(parser, default=["greedy"])
     args = parser.parse_args(argv)
 

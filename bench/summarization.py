@@ -16,10 +16,8 @@ import _text_to_text as common
 
 
 def main(argv=None):
-    parser = common.make_parser(
-        __doc__, epochs=4, val_limit=None, max_source_length=192, max_target_length=48, batch_size=32
-    )
-    common.add_decoding_arguments(parser, default=["greedy"])
+    parser = common.make_parser(__doc__, config=common.app_task("summarization").config, val_limit=None)
+    common.add_decoding_arguments(parser, default=["beam"])
     args = parser.parse_args(argv)
 
     from tfllm.metrics.generation import lead3_rouge, rouge

@@ -39,10 +39,9 @@ class TextToTextApp(App):
         parser.add_argument("--split", default="validation", help="split of --dataset (default: %(default)s)")
         parser.add_argument("--data-dir", metavar="DIR", help="directory holding the --dataset folder (default: $TFLLM_DATA_DIR)")
 
-    @staticmethod
-    def _add_decoding_options(parser):
+    def _add_decoding_options(self, parser):
         group = parser.add_argument_group("decoding (inside the export)")
-        group.add_argument("--decoding", choices=DECODING, default="greedy", help="(default: %(default)s)")
+        group.add_argument("--decoding", choices=DECODING, default=self.task.decoding, help="(default: %(default)s)")
         group.add_argument("--num-beams", type=arguments.positive_int, default=4, help="beam width for --decoding beam (default: %(default)s)")
         group.add_argument("--top-k", type=arguments.positive_int, default=10, help="k for --decoding top_k (default: %(default)s)")
         group.add_argument("--top-p", type=arguments.fraction, default=0.9, help="p for --decoding top_p (default: %(default)s)")

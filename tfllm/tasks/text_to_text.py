@@ -124,7 +124,7 @@ def train(config, sources, targets, val_sources, val_targets, *, run_dir, strate
 
     from tfllm import text
     from tfllm.data import make_seq2seq_dataset
-    from tfllm.training import fit, global_batch_size, is_chief, local_copy, runs
+    from tfllm.training import global_batch_size, is_chief, local_copy, runs
 
     strategy = strategy or tf.distribute.get_strategy()
     keras.utils.set_random_seed(config.seed)
@@ -161,15 +161,10 @@ def train(config, sources, targets, val_sources, val_targets, *, run_dir, strate
             monitor="val_loss", factor=config.reduce_lr_factor, patience=config.reduce_lr_patience,
             verbose=1 if config.verbose else 0,
         ))
-    started = time.perf_counter()
-    history = fit(
-        model, train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
-        strategy=strategy, backup_dir=run_dir.backup, verbose=config.verbose,
+    history, seconds = runs.fit_in_run_dir(
+        model, train_data, val_data, run_dir, epochs=config.epochs, callbacks=callbacks, strategy=strategy,
+        verbose=config.verbose, title=f"{config.model} seq2seq",
     )
-    seconds = time.perf_counter() - started
-    runs.save_history(history, run_dir.history)
-    if history.history:
-        runs.plot_history(history, run_dir.curves, title=f"{config.model} seq2seq")
     # Distributed variables do not export; a plain copy does (and decodes faster).
     model = local_copy(model)
     if is_chief(strategy):
@@ -211,6 +206,8 @@ class TextToTextTask:
             -> dict; `perplexity()` computes teacher-forced perplexity.
         read_file: optional `read_file(path) -> frame (source, target
             columns)` for `.txt` files `load_table` does not read, or None.
+        decoding: the decoding strategy `train` scores and exports with by
+            default (the benchmarked one).
     """
 
     name: str
@@ -223,6 +220,7 @@ class TextToTextTask:
     demo_texts: tuple
     metrics: object
     read_file: object = None
+    decoding: str = "greedy"
 
     def read_pairs(self, *, data=None, dataset=None, split="validation", data_dir=None,
                    text_column=None, target_column=None, encoding="utf-8"):
