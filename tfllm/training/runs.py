@@ -139,6 +139,29 @@ def run_callbacks(run_dir, patience):
     ]
 
 
+def fit_in_run_dir(model, train_data, val_data, run_dir, *, epochs, callbacks=(), strategy=None,
+                   verbose="auto", title=None):
+    """`tfllm.training.fit` with the run directory's backup, then its history and curves written.
+
+    Returns:
+        `(history, seconds)`: the Keras `History` and the training time.
+    """
+    import time
+
+    from tfllm.training.loop import fit
+
+    started = time.perf_counter()
+    history = fit(
+        model, train_data, validation_data=val_data, epochs=epochs, callbacks=callbacks,
+        strategy=strategy, backup_dir=run_dir.backup, verbose=verbose,
+    )
+    seconds = time.perf_counter() - started
+    save_history(history, run_dir.history)
+    if history.history:
+        plot_history(history, run_dir.curves, title=title)
+    return history, seconds
+
+
 def load_trained_model(run_dir):
     """The `model.keras` a finished run saved in `run_dir` (uncompiled).
 
