@@ -17,7 +17,8 @@ from tfllm.data.readers import (
     read_sst2,
     read_translation_pairs,
 )
-from tfllm.data.tables import read_frame, select_columns
+from tfllm.data.frames import read_frame
+from tfllm.data.tables import select_columns
 
 logger = logging.getLogger("tfllm.data")
 

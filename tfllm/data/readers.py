@@ -12,7 +12,8 @@ import re
 import pandas as pd
 
 from tfllm.data.errors import DataError
-from tfllm.data.tables import read_frame, select_columns
+from tfllm.data.frames import read_frame
+from tfllm.data.tables import select_columns
 
 _IMDB_FILE = re.compile(r"^(\d+)_(\d+)\.txt$")
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
