@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tfllm.data.errors import DataError
 from tfllm.data.formats import (
@@ -16,6 +18,7 @@ from tfllm.data.formats import (
     decode_error,
     infer_format,
     python_encoding,
+    read_bytes,
     read_text,
 )
 
@@ -36,10 +39,9 @@ def _read_delimited(path, fmt, encoding, header=True, names=None):
         kwargs["quoting"] = csv.QUOTE_NONE
     try:
         return pd.read_csv(path, **kwargs)
-    except UnicodeDecodeError as error:
-        replaced = pd.read_csv(path, encoding_errors="replace", **kwargs)
-        row = _first_row_containing(replaced, "\ufffd")
-        raise decode_error(path, error, encoding, row=row) from None
+    except UnicodeError as error:
+        # Also pandas' own "UTF-16 stream does not start with BOM".
+        raise _delimited_decode_error(path, error, encoding, kwargs) from None
     except pd.errors.EmptyDataError:
         raise DataError("file is empty", path=path) from None
     except LookupError:
@@ -58,6 +60,27 @@ def _read_delimited(path, fmt, encoding, header=True, names=None):
                 path=path,
             ) from None
         raise DataError(f"malformed {fmt.upper()}: {message}", path=path) from None
+
+
+def _delimited_decode_error(path, error, encoding, kwargs):
+    """The DataError for an undecodable CSV/TSV, naming the row of the first bad byte."""
+    raw = read_bytes(path)
+    try:
+        raw.decode(python_encoding(encoding))
+    except UnicodeDecodeError as exact:
+        # pandas' error positions are relative to its read buffer; this one is not.
+        line = raw[: exact.start].count(b"\n") + 1
+        error = exact
+    else:
+        return DataError(f"cannot read as {encoding} ({error}); pass the file's encoding", path=path)
+    try:
+        replaced = pd.read_csv(path, encoding_errors="replace", **kwargs)
+    except ValueError:  # the text is malformed as well: the line is all we know
+        return decode_error(path, error, encoding, raw=raw, line=line)
+    row = _first_row_containing(replaced, "\ufffd")
+    if row is None:
+        return decode_error(path, error, encoding, raw=raw, line=line)
+    return decode_error(path, error, encoding, row=row, raw=raw)
 
 
 def _first_row_containing(frame, needle):
@@ -140,12 +163,41 @@ def _read_jsonl(path, encoding):
     return _records_frame(path, records)
 
 
+def _first_line(error, limit=200):
+    lines = str(error).strip().splitlines()
+    return lines[0][:limit] if lines else type(error).__name__
+
+
+def _check_parquet_values(path, table):
+    # pyarrow checks UTF-8 only on full validation, and pandas' Arrow-backed
+    # strings defer decoding, so a corrupt string would fail far from here.
+    for name, column in zip(table.column_names, table.columns):
+        offset = 0
+        for chunk in column.chunks:
+            try:
+                chunk.validate(full=True)
+            except pa.ArrowInvalid as error:
+                match = re.search(r"string index (\d+)", str(error))
+                row = offset + int(match.group(1)) + 1 if match else None
+                problem = "not valid UTF-8" if "UTF8" in str(error) else _first_line(error)
+                raise DataError(f"column {name!r}: {problem}", path=path, row=row) from None
+            offset += len(chunk)
+
+
 def _read_parquet(path):
     try:
-        return pd.read_parquet(path)
+        table = pq.read_table(path)
     except Exception as error:  # pyarrow raises several unrelated types.
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise DataError(f"not a readable Parquet file ({message})", path=path) from None
+        raise DataError(
+            f"not a readable Parquet file ({_first_line(error)})", path=path
+        ) from None
+    _check_parquet_values(path, table)
+    try:
+        return table.to_pandas()
+    except Exception as error:  # as above: Arrow, type and value errors alike.
+        raise DataError(
+            f"Parquet columns cannot be converted ({_first_line(error)})", path=path
+        ) from None
 
 
 def read_frame(path, format=None, encoding="utf-8"):

@@ -1,0 +1,61 @@
+"""Inputs the loader fuzzers found: each once escaped as a non-DataError or a huge message."""
+
+import io
+
+import pandas as pd
+import pytest
+
+from tfllm.data import DataError, LabelVocabulary, load_table
+
+
+def write(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+def message_of(call):
+    with pytest.raises(DataError) as info:
+        call()
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 400, message
+    return message
+
+
+@pytest.mark.parametrize(
+    "name,content,where",
+    [
+        # Not UTF-8 and an unterminated quote: pandas' ParserError escaped.
+        ("quote.csv", b'text,label\ncaf\xe9,1\n"open,0\n', "line 2"),
+        # Not UTF-8 and a row with an extra field.
+        ("fields.tsv", b"text\tlabel\ncaf\xe9\t1\nok\t0\textra\n", "line 2"),
+    ],
+    ids=["quote", "fields"],
+)
+def test_undecodable_and_malformed_delimited_file(tmp_path, name, content, where):
+    path = write(tmp_path, name, content)
+    message = message_of(lambda: load_table(path))
+    assert message.startswith(f"{path}: {where}: not valid utf-8 (byte 0xe9)"), message
+
+
+def test_undecodable_row_is_still_named_when_the_text_parses(tmp_path):
+    path = write(tmp_path, "latin.csv", b"text,label\nfine,1\nok,0\ncaf\xe9,1\n")
+    assert f"{path}: row 3: not valid utf-8" in message_of(lambda: load_table(path))
+
+
+def test_utf16_without_byte_order_mark(tmp_path):
+    # pandas raises UnicodeError (not UnicodeDecodeError) for this one.
+    path = write(tmp_path, "u.csv", b"text,label\nab,1\n")
+    message = message_of(lambda: load_table(path, encoding="utf-16"))
+    assert message.startswith(f"{path}: cannot read as utf-16"), message
+
+
+def test_parquet_string_that_is_not_utf8(tmp_path):
+    buffer = io.BytesIO()
+    pd.DataFrame({"text": ["fine", "Dull long"], "label": [1, 0]}).to_parquet(buffer)
+    raw = bytearray(buffer.getvalue())
+    raw[raw.find(b"Dull long") + 4] = 0xFF
+    path = write(tmp_path, "bad.parquet", bytes(raw))
+    # Arrow-backed strings decode lazily: this escaped as ArrowException from select_columns.
+    message = message_of(lambda: load_table(path))
+    assert message == f"{path}: row 2: column 'text': not valid UTF-8", message
