@@ -59,3 +59,14 @@ def test_parquet_string_that_is_not_utf8(tmp_path):
     # Arrow-backed strings decode lazily: this escaped as ArrowException from select_columns.
     message = message_of(lambda: load_table(path))
     assert message == f"{path}: row 2: column 'text': not valid UTF-8", message
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"x" * 100_000 + b",label", b",".join(b"c%d" % i for i in range(5000))],
+    ids=["huge-field", "many-fields"],
+)
+def test_broken_header_gives_a_short_column_list(tmp_path, header):
+    path = write(tmp_path, "wide.csv", header + b"\n" + b"a," * 10 + b"b\n")
+    message = message_of(lambda: load_table(path))
+    assert "no text column 'text'; columns are: " in message

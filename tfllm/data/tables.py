@@ -21,9 +21,23 @@ def _missing_mask(values):
     return missing
 
 
+def _short(name, limit=40):
+    text = str(name)
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _column_list(columns, limit=20):
+    # A broken header can be one huge field or thousands of fields; the
+    # message stays one readable line either way.
+    names = [_short(c) for c in columns[:limit]]
+    if len(columns) > limit:
+        names.append(f"... ({len(columns) - limit} more)")
+    return ", ".join(names)
+
+
 def _column(frame, name, path, role):
     if name not in frame.columns:
-        existing = ", ".join(repr(str(c)) for c in frame.columns)
+        existing = _column_list(list(frame.columns))
         hint = " (pass label_column=None for unlabelled files)" if role == "label" else ""
         raise DataError(
             f"no {role} column {name!r}; columns are: {existing}{hint}", path=path
