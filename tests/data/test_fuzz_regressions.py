@@ -70,3 +70,20 @@ def test_broken_header_gives_a_short_column_list(tmp_path, header):
     path = write(tmp_path, "wide.csv", header + b"\n" + b"a," * 10 + b"b\n")
     message = message_of(lambda: load_table(path))
     assert "no text column 'text'; columns are: " in message
+
+
+def test_label_file_that_is_not_utf8(tmp_path):
+    path = write(tmp_path, "labels.txt", b"negative\ncaf\xe9\n")
+    assert message_of(lambda: LabelVocabulary.load(path)) == f"{path}: row 2: not valid UTF-8"
+
+
+def test_label_file_with_a_repeated_label(tmp_path):
+    labels = b"".join(b"label%d\n" % i for i in range(5000)) + b"label7\n"
+    path = write(tmp_path, "labels.txt", labels)
+    message = message_of(lambda: LabelVocabulary.load(path))
+    assert message == f"{path}: row 5001: label 'label7' repeats row 8"
+
+
+def test_label_file_with_byte_order_mark(tmp_path):
+    path = write(tmp_path, "labels.txt", b"\xef\xbb\xbfnegative\r\npositive\r\n")
+    assert LabelVocabulary.load(path).labels == ["negative", "positive"]
