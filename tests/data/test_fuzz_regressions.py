@@ -1,8 +1,11 @@
 """Inputs the loader fuzzers found: each once escaped as a non-DataError or a huge message."""
 
+import gzip
 import io
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tfllm.data import DataError, LabelVocabulary, load_table
@@ -77,13 +80,39 @@ def test_label_file_that_is_not_utf8(tmp_path):
     assert message_of(lambda: LabelVocabulary.load(path)) == f"{path}: row 2: not valid UTF-8"
 
 
-def test_label_file_with_a_repeated_label(tmp_path):
-    labels = b"".join(b"label%d\n" % i for i in range(5000)) + b"label7\n"
-    path = write(tmp_path, "labels.txt", labels)
-    message = message_of(lambda: LabelVocabulary.load(path))
-    assert message == f"{path}: row 5001: label 'label7' repeats row 8"
-
-
 def test_label_file_with_byte_order_mark(tmp_path):
     path = write(tmp_path, "labels.txt", b"\xef\xbb\xbfnegative\r\npositive\r\n")
     assert LabelVocabulary.load(path).labels == ["negative", "positive"]
+
+
+@pytest.mark.parametrize(
+    "name,content",
+    [("deep.json", b"[" * 100_000), ("deep.jsonl", b'{"text": "a", "label": 1}\n' + b"[" * 100_000)],
+    ids=["json", "jsonl"],
+)
+def test_deeply_nested_json(tmp_path, name, content):
+    # json.loads raised RecursionError.
+    path = write(tmp_path, name, content)
+    assert "JSON nested too deeply" in message_of(lambda: load_table(path))
+
+
+def corrupt_deflate(data):
+    raw = bytearray(gzip.compress(data))
+    raw[12:16] = b"\xff\xff\xff\xff"  # inside the deflate stream, after the 10-byte header
+    return bytes(raw)
+
+
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("bad.csv.gz", corrupt_deflate(b"text,label\n" + b"good,1\n" * 50)),
+        ("bad.jsonl.gz", corrupt_deflate(b'{"text": "a", "label": 1}\n' * 50)),
+        # bz2's "Invalid data stream" is an OSError, which the CSV path let through.
+        ("bad.csv.bz2", b"text,label\nnot bz2,1\n"),
+    ],
+    ids=["csv.gz", "jsonl.gz", "csv.bz2"],
+)
+def test_damaged_compressed_file(tmp_path, name, content):
+    # zlib.error escaped from both the pandas and the JSON path.
+    path = write(tmp_path, name, content)
+    assert f"{path}: cannot decompress" in message_of(lambda: load_table(path))

@@ -4,6 +4,7 @@ import bz2
 import gzip
 import lzma
 import os
+import zlib
 
 from tfllm.data.errors import DataError
 
@@ -66,13 +67,26 @@ def _encoding_hint(raw):
         return "latin-1"
 
 
+# What reading a damaged or unreadable file raises: gzip's header and CRC
+# checks (OSError), zlib's inflate errors, bz2 (OSError), lzma, and cuts (EOFError).
+READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+
+
+def read_error(path, error):
+    """The DataError for one of `READ_ERRORS` raised while reading `path`."""
+    compressed = str(path).lower().endswith(_COMPRESSION_SUFFIXES)
+    if compressed and not isinstance(error, (FileNotFoundError, PermissionError)):
+        return DataError(f"cannot decompress ({error})", path=path)
+    return DataError(f"cannot read ({getattr(error, 'strerror', None) or error})", path=path)
+
+
 def read_bytes(path):
     opener = _DECOMPRESSORS.get(os.path.splitext(path.lower())[1], open)
     try:
         with opener(path, "rb") as f:
             return f.read()
-    except (OSError, EOFError, lzma.LZMAError) as error:
-        raise DataError(f"cannot decompress ({error})", path=path) from None
+    except READ_ERRORS as error:
+        raise read_error(path, error) from None
 
 
 def decode_error(path, error, encoding, row=None, raw=None, line=None):

@@ -1,9 +1,7 @@
 """Parsing CSV, TSV, JSON, JSONL and Parquet files into DataFrames with row-precise errors."""
 
 import csv
-import gzip
 import json
-import lzma
 import os
 import re
 
@@ -14,13 +12,18 @@ import pyarrow.parquet as pq
 
 from tfllm.data.errors import DataError
 from tfllm.data.formats import (
+    READ_ERRORS,
     check_file,
     decode_error,
     infer_format,
     python_encoding,
     read_bytes,
+    read_error,
     read_text,
 )
+
+# json.loads recurses once per nesting level; no table nests this deep.
+_TOO_DEEP = "JSON nested too deeply to be a table"
 
 
 def _read_delimited(path, fmt, encoding, header=True, names=None):
@@ -46,8 +49,8 @@ def _read_delimited(path, fmt, encoding, header=True, names=None):
         raise DataError("file is empty", path=path) from None
     except LookupError:
         raise DataError(f"unknown encoding {encoding!r}", path=path) from None
-    except (EOFError, lzma.LZMAError, gzip.BadGzipFile) as error:
-        raise DataError(f"cannot decompress ({error})", path=path) from None
+    except READ_ERRORS as error:
+        raise read_error(path, error) from None
     except pd.errors.ParserError as error:
         message = str(error).strip().splitlines()[-1]
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
@@ -112,6 +115,8 @@ def _read_json(path, encoding):
         raise DataError("file is empty", path=path)
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise DataError(_TOO_DEEP, path=path) from None
     except json.JSONDecodeError as error:
         raise DataError(
             f"line {error.lineno}: not valid JSON ({error.msg})", path=path
@@ -147,6 +152,8 @@ def _read_jsonl(path, encoding):
             continue
         try:
             record = json.loads(line)
+        except RecursionError:
+            raise DataError(f"line {line_number}: {_TOO_DEEP}", path=path) from None
         except json.JSONDecodeError as error:
             raise DataError(
                 f"line {line_number}: not valid JSON ({error.msg})", path=path
