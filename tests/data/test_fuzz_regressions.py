@@ -80,6 +80,13 @@ def test_label_file_that_is_not_utf8(tmp_path):
     assert message_of(lambda: LabelVocabulary.load(path)) == f"{path}: row 2: not valid UTF-8"
 
 
+def test_label_file_with_a_repeated_label(tmp_path):
+    labels = b"".join(b"label%d\n" % i for i in range(5000)) + b"label7\n"
+    path = write(tmp_path, "labels.txt", labels)
+    message = message_of(lambda: LabelVocabulary.load(path))
+    assert message == f"{path}: row 5001: label 'label7' repeats row 8"
+
+
 def test_label_file_with_byte_order_mark(tmp_path):
     path = write(tmp_path, "labels.txt", b"\xef\xbb\xbfnegative\r\npositive\r\n")
     assert LabelVocabulary.load(path).labels == ["negative", "positive"]
@@ -116,3 +123,35 @@ def test_damaged_compressed_file(tmp_path, name, content):
     # zlib.error escaped from both the pandas and the JSON path.
     path = write(tmp_path, name, content)
     assert f"{path}: cannot decompress" in message_of(lambda: load_table(path))
+
+
+def binary_parquet(tmp_path, texts):
+    path = tmp_path / "binary.parquet"
+    pq.write_table(pa.table({"text": pa.array(texts, pa.binary()), "label": [1] * len(texts)}), path)
+    return path
+
+
+def test_parquet_binary_text_column_is_decoded(tmp_path):
+    # str(b"good") gave the text "b'good'".
+    frame = load_table(binary_parquet(tmp_path, [b"good", "caf\xe9".encode()]))
+    assert frame.text.tolist() == ["good", "caf\xe9"]
+
+
+def test_parquet_binary_text_column_that_is_not_utf8(tmp_path):
+    # pandas' astype(str) decoded the bytes and raised UnicodeDecodeError.
+    path = binary_parquet(tmp_path, [b"good", b"\xff"])
+    assert message_of(lambda: load_table(path)) == f"{path}: row 2: column 'text': not valid UTF-8"
+
+
+@pytest.mark.parametrize("header", ["text,label,text", "text,label,label"])
+def test_repeated_header_column_is_refused(tmp_path, header):
+    # pandas renamed the second one to "text.1", and one of the two was picked silently.
+    path = write(tmp_path, "repeat.csv", f"{header}\na,1,b\n".encode())
+    name = header.rsplit(",", 1)[1]
+    message = message_of(lambda: load_table(path))
+    assert message == f"{path}: the header names column {name!r} more than once"
+
+
+def test_repeated_unused_column_and_dotted_names_still_load(tmp_path):
+    path = write(tmp_path, "ok.csv", b"text,label,x,x,text.1\na,1,2,3,b\n")
+    assert load_table(path).to_dict("list") == {"text": ["a"], "label": [1]}

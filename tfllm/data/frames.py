@@ -41,7 +41,10 @@ def _read_delimited(path, fmt, encoding, header=True, names=None):
         # the following lines into one field.
         kwargs["quoting"] = csv.QUOTE_NONE
     try:
-        return pd.read_csv(path, **kwargs)
+        frame = pd.read_csv(path, **kwargs)
+        if header:
+            _note_repeated_columns(path, frame, kwargs)
+        return frame
     except UnicodeError as error:
         # Also pandas' own "UTF-16 stream does not start with BOM".
         raise _delimited_decode_error(path, error, encoding, kwargs) from None
@@ -63,6 +66,19 @@ def _read_delimited(path, fmt, encoding, header=True, names=None):
                 path=path,
             ) from None
         raise DataError(f"malformed {fmt.upper()}: {message}", path=path) from None
+
+
+def _note_repeated_columns(path, frame, kwargs):
+    # pandas renames a repeated "text" header to "text.1", so which column a
+    # caller gets would be a silent guess; select_columns refuses instead.
+    names = set(map(str, frame.columns))
+    mangled = [c for c in names if re.fullmatch(r"(.+)\.\d+", c) and c.rsplit(".", 1)[0] in names]
+    if not mangled:
+        return
+    options = {**kwargs, "header": None, "names": None, "nrows": 1, "dtype": str}
+    header = [str(name) for name in pd.read_csv(path, **options).iloc[0]]
+    counts = {name: header.count(name) for name in set(header)}
+    frame.attrs["repeated_columns"] = {name: n for name, n in counts.items() if n > 1}
 
 
 def _delimited_decode_error(path, error, encoding, kwargs):

@@ -42,7 +42,28 @@ def _column(frame, name, path, role):
         raise DataError(
             f"no {role} column {name!r}; columns are: {existing}{hint}", path=path
         )
-    return frame[name]
+    repeats = frame.attrs.get("repeated_columns", {}).get(name, 1)
+    if repeats > 1 or isinstance(frame[name], pd.DataFrame):
+        raise DataError(f"the header names column {name!r} more than once", path=path)
+    return _decoded(frame[name], name, path)
+
+
+def _decoded(values, name, path):
+    # Parquet binary columns often hold UTF-8 text; str() would keep b'' quotes.
+    if values.dtype != object:
+        return values
+    is_bytes = values.map(lambda value: isinstance(value, bytes)).to_numpy()
+    if not is_bytes.any():
+        return values
+    decoded = values.copy()
+    for row in np.flatnonzero(is_bytes):
+        try:
+            decoded.iat[row] = values.iat[row].decode("utf-8")
+        except UnicodeDecodeError:
+            raise DataError(
+                f"column {name!r}: not valid UTF-8", path=path, row=int(row) + 1
+            ) from None
+    return decoded
 
 
 def _describe_missing(path, mask, problem, drop):
