@@ -2,13 +2,15 @@
 
 import gzip
 import io
+import json
+import warnings
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tfllm.data import DataError, LabelVocabulary, load_table
+from tfllm.data import DataError, LabelVocabulary, load_table, read_sst2
 
 
 def write(tmp_path, name, content):
@@ -155,3 +157,18 @@ def test_repeated_header_column_is_refused(tmp_path, header):
 def test_repeated_unused_column_and_dotted_names_still_load(tmp_path):
     path = write(tmp_path, "ok.csv", b"text,label,x,x,text.1\na,1,2,3,b\n")
     assert load_table(path).to_dict("list") == {"text": ["a"], "label": [1]}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+@pytest.mark.parametrize("rows", [["007", "12"], ["1e5", "2.50"], ["false", "true"]])
+def test_numeric_looking_text_is_kept_as_written(tmp_path, fmt, rows):
+    # Inferred as numbers and bools, "007" became "7", "1e5" "100000.0", "false" "False".
+    sep = "\t" if fmt == "tsv" else ","
+    content = f"text{sep}label\n" + "".join(f"{text}{sep}{i}\n" for i, text in enumerate(rows))
+    frame = load_table(write(tmp_path, f"n.{fmt}", content.encode()))
+    assert frame.text.tolist() == rows and frame.label.tolist() == [0, 1]
+
+
+def test_readers_keep_numeric_looking_text(tmp_path):
+    path = write(tmp_path, "train.tsv", b"sentence\tlabel\n10 \t1\n3.0\t0\n")
+    assert read_sst2(path).text.tolist() == ["10", "3.0"]

@@ -265,7 +265,7 @@ def load_sample(name):
     first, second = SAMPLES[name]
     resource = importlib.resources.files("tfllm.data").joinpath("samples", f"{name}.csv")
     with importlib.resources.as_file(resource) as path:
-        frame = read_frame(path, format="csv")
+        frame = read_frame(path, format="csv", text_columns=SAMPLES[name])
         if name == "sentiment":
             return select_columns(frame, str(path), {first: first}, label_column=second)
         return select_columns(frame, str(path), {first: first, second: second})

@@ -26,14 +26,14 @@ from tfllm.data.formats import (
 _TOO_DEEP = "JSON nested too deeply to be a table"
 
 
-def _read_delimited(path, fmt, encoding, header=True, names=None):
+def _read_delimited(path, fmt, encoding, text_columns):
     kwargs = dict(
         sep="\t" if fmt == "tsv" else ",",
         # Only truly empty fields are missing: "NA", "None" or "null" are text.
         keep_default_na=False,
         na_values=[""],
-        header=0 if header else None,
-        names=names,
+        # Text stays as written: inferred numbers would turn "007" into "7.0".
+        dtype={column: str for column in text_columns},
         encoding=python_encoding(encoding),
     )
     if fmt == "tsv":
@@ -42,8 +42,7 @@ def _read_delimited(path, fmt, encoding, header=True, names=None):
         kwargs["quoting"] = csv.QUOTE_NONE
     try:
         frame = pd.read_csv(path, **kwargs)
-        if header:
-            _note_repeated_columns(path, frame, kwargs)
+        _note_repeated_columns(path, frame, kwargs)
         return frame
     except UnicodeError as error:
         # Also pandas' own "UTF-16 stream does not start with BOM".
@@ -75,7 +74,7 @@ def _note_repeated_columns(path, frame, kwargs):
     mangled = [c for c in names if re.fullmatch(r"(.+)\.\d+", c) and c.rsplit(".", 1)[0] in names]
     if not mangled:
         return
-    options = {**kwargs, "header": None, "names": None, "nrows": 1, "dtype": str}
+    options = {**kwargs, "header": None, "nrows": 1, "dtype": str}
     header = [str(name) for name in pd.read_csv(path, **options).iloc[0]]
     counts = {name: header.count(name) for name in set(header)}
     frame.attrs["repeated_columns"] = {name: n for name, n in counts.items() if n > 1}
@@ -223,16 +222,17 @@ def _read_parquet(path):
         ) from None
 
 
-def read_frame(path, format=None, encoding="utf-8"):
+def read_frame(path, format=None, encoding="utf-8", text_columns=()):
     """Reads a whole table into a DataFrame, raising `DataError` on bad input.
 
     The lower-level half of `load_table`: no column selection or checks.
+    `text_columns` of CSV/TSV files are read as written, not as numbers.
     """
     path = os.fspath(path)
     check_file(path)
     fmt = infer_format(path, format)
     if fmt in ("csv", "tsv"):
-        frame = _read_delimited(path, fmt, encoding)
+        frame = _read_delimited(path, fmt, encoding, text_columns)
     elif fmt == "json":
         frame = _read_json(path, encoding)
     elif fmt == "jsonl":

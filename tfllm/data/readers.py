@@ -29,7 +29,7 @@ def read_sst2(path):
         DataFrame with "text" and (when present) int "label" (1 = positive).
     """
     path = os.fspath(path)
-    frame = read_frame(path, format="tsv")
+    frame = read_frame(path, format="tsv", text_columns=["sentence"])
     label = "label" if "label" in frame.columns else None
     frame = select_columns(frame, path, {"sentence": "text"}, label_column=label)
     frame["text"] = frame["text"].str.strip()
@@ -97,7 +97,7 @@ def read_imdb(path, split="train", *, strip_html=True):
     if os.path.isdir(path):
         frame = _read_imdb_tree(path, split)
     else:
-        frame = select_columns(read_frame(path), path, {"text": "text"}, label_column="label")
+        frame = select_columns(read_frame(path, text_columns=["text"]), path, {"text": "text"}, label_column="label")
     if strip_html:
         frame["text"] = frame["text"].str.replace(_BREAK, " ", regex=True)
     return frame
@@ -117,7 +117,7 @@ def read_samsum(path):
         one) are dropped with a logged warning.
     """
     path = os.fspath(path)
-    frame = read_frame(path)
+    frame = read_frame(path, text_columns=["dialogue", "summary"])
     frame = select_columns(
         frame, path, {"dialogue": "dialogue", "summary": "summary"}, drop_empty=True
     )

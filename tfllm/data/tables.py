@@ -184,10 +184,10 @@ def load_table(
         >>> frame.columns.tolist()
         ['text', 'label']
     """
-    frame = read_frame(path, format=format, encoding=encoding)
     columns = {text_column: "text"}
     if target_column is not None:
         columns[target_column] = "target"
+    frame = read_frame(path, format=format, encoding=encoding, text_columns=list(columns))
     frame = select_columns(
         frame, os.fspath(path), columns, label_column=label_column, drop_empty=drop_empty
     )
