@@ -172,3 +172,11 @@ def test_numeric_looking_text_is_kept_as_written(tmp_path, fmt, rows):
 def test_readers_keep_numeric_looking_text(tmp_path):
     path = write(tmp_path, "train.tsv", b"sentence\tlabel\n10 \t1\n3.0\t0\n")
     assert read_sst2(path).text.tolist() == ["10", "3.0"]
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_jsonl_text_holding_unicode_line_separators(tmp_path, separator):
+    # str.splitlines() cut these valid records in two: "not valid JSON".
+    record = json.dumps({"text": f"a{separator}b", "label": 1}, ensure_ascii=False)
+    path = write(tmp_path, "u.jsonl", (record + "\n").encode())
+    assert load_table(path).text.tolist() == [f"a{separator}b"]

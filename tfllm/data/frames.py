@@ -162,7 +162,9 @@ def _read_json(path, encoding):
 def _read_jsonl(path, encoding):
     text = read_text(path, encoding)
     records = []
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a record: str.splitlines() also splits at U+2028 and
+    # U+0085, which JSON strings may hold unescaped.
+    for line_number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
