@@ -180,3 +180,16 @@ def test_jsonl_text_holding_unicode_line_separators(tmp_path, separator):
     record = json.dumps({"text": f"a{separator}b", "label": 1}, ensure_ascii=False)
     path = write(tmp_path, "u.jsonl", (record + "\n").encode())
     assert load_table(path).text.tolist() == [f"a{separator}b"]
+
+
+def test_float_labels_beyond_int64_stay_text(tmp_path):
+    # 1e20 was cast to int64 and wrapped around to -9223372036854775808.
+    path = write(tmp_path, "big.json", b'[{"text": "a", "label": 1e20}, {"text": "b", "label": 1}]')
+    assert load_table(path).label.tolist() == ["1e+20", "1.0"]
+
+
+def test_infinite_float_label_gives_no_numpy_warning(tmp_path):
+    path = write(tmp_path, "inf.json", b'[{"text": "a", "label": Infinity}, {"text": "b", "label": 1}]')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_table(path).label.tolist() == ["inf", "1.0"]

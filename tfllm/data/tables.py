@@ -80,8 +80,12 @@ def _as_text(values):
 
 
 def _clean_labels(labels):
-    if pd.api.types.is_float_dtype(labels) and np.all(np.mod(labels.to_numpy(), 1) == 0):
-        return labels.astype(np.int64)
+    if pd.api.types.is_float_dtype(labels):
+        values = labels.to_numpy()
+        # Only floats that int64 holds exactly: inf or 1e20 would wrap around.
+        fits = np.isfinite(values).all() and (np.abs(values) < 2.0**63).all()
+        if fits and (values == np.round(values)).all():
+            return labels.astype(np.int64)
     if pd.api.types.is_bool_dtype(labels):
         return labels.astype(np.int64)
     if pd.api.types.is_integer_dtype(labels):
