@@ -10,7 +10,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tfllm.data import DataError, LabelVocabulary, load_table, read_sst2
+from tfllm.data import (
+    DataError,
+    LabelVocabulary,
+    load_table,
+    read_imdb,
+    read_sst2,
+    read_translation_pairs,
+)
 
 
 def write(tmp_path, name, content):
@@ -193,3 +200,26 @@ def test_infinite_float_label_gives_no_numpy_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_table(path).label.tolist() == ["inf", "1.0"]
+
+
+def test_imdb_review_that_cannot_be_read(tmp_path):
+    # IsADirectoryError escaped from the review loop.
+    (tmp_path / "train" / "pos" / "1_2.txt").mkdir(parents=True)
+    (tmp_path / "train" / "neg").mkdir()
+    message = message_of(lambda: read_imdb(tmp_path))
+    assert message.startswith(f"{tmp_path / 'train' / 'pos' / '1_2.txt'}: cannot read"), message
+
+
+def test_translation_pairs_unknown_encoding(tmp_path):
+    # LookupError escaped.
+    path = write(tmp_path, "spa.txt", b"Go.\tVe.\n")
+    assert message_of(lambda: read_translation_pairs(path, encoding="klingon")) == (
+        f"{path}: unknown encoding 'klingon'"
+    )
+
+
+def test_translation_pairs_in_utf16(tmp_path):
+    # Lines were cut at b"\n" before decoding, which splits UTF-16 characters.
+    path = write(tmp_path, "spa.txt", "Go.\tVe.\nI am hungry.\tTengo hambre.\n".encode("utf-16"))
+    frame = read_translation_pairs(path, encoding="utf-16")
+    assert frame.target.tolist() == ["Ve.", "Tengo hambre."]

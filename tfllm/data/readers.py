@@ -62,8 +62,11 @@ def _read_imdb_tree(path, split):
                 entries.append((int(match.group(1)), filename))
         for _, filename in sorted(entries):
             file = os.path.join(folder, filename)
-            with open(file, "rb") as f:
-                raw = f.read()
+            try:
+                with open(file, "rb") as f:
+                    raw = f.read()
+            except OSError as error:  # e.g. a directory named like a review
+                raise DataError(f"cannot read ({error.strerror})", path=file) from None
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -215,31 +218,35 @@ def read_translation_pairs(path, *, encoding="utf-8"):
         raise DataError("no such file", path=path)
     if os.path.getsize(path) == 0:
         raise DataError("file is empty", path=path)
-    sources, targets = [], []
     with open(path, "rb") as f:
-        for line_number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode(encoding)
-            except UnicodeDecodeError:
-                raise DataError(
-                    f"not valid {encoding}; pass encoding= the file's encoding",
-                    path=path,
-                    row=line_number,
-                ) from None
-            line = line.rstrip("\r\n").lstrip("\ufeff")
-            if not line.strip():
-                continue
-            fields = line.split("\t")
-            if len(fields) < 2:
-                raise DataError(
-                    "expected source<TAB>target, found no tab", path=path, row=line_number
-                )
-            source, target = fields[0].strip(), fields[1].strip()
-            if not source or not target:
-                side = "source" if not source else "target"
-                raise DataError(f"empty {side} text", path=path, row=line_number)
-            sources.append(source)
-            targets.append(target)
+        raw = f.read()
+    try:
+        # Decoded whole: cutting UTF-16 bytes at b"\n" first would split characters.
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"not valid {encoding}; pass encoding= the file's encoding",
+            path=path,
+            row=raw[: error.start].count(b"\n") + 1,
+        ) from None
+    except LookupError:
+        raise DataError(f"unknown encoding {encoding!r}", path=path) from None
+    sources, targets = [], []
+    for line_number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r").lstrip("\ufeff")
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2:
+            raise DataError(
+                "expected source<TAB>target, found no tab", path=path, row=line_number
+            )
+        source, target = fields[0].strip(), fields[1].strip()
+        if not source or not target:
+            side = "source" if not source else "target"
+            raise DataError(f"empty {side} text", path=path, row=line_number)
+        sources.append(source)
+        targets.append(target)
     if not sources:
         raise DataError("no sentence pairs", path=path)
     return pd.DataFrame({"source": sources, "target": targets})
