@@ -223,3 +223,11 @@ def test_translation_pairs_in_utf16(tmp_path):
     path = write(tmp_path, "spa.txt", "Go.\tVe.\nI am hungry.\tTengo hambre.\n".encode("utf-16"))
     frame = read_translation_pairs(path, encoding="utf-16")
     assert frame.target.tolist() == ["Ve.", "Tengo hambre."]
+
+
+def test_parquet_column_name_that_is_not_utf8(tmp_path):
+    # UnicodeDecodeError escaped from reading the column names.
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"text": ["a"], "zzzq": [1]}), buffer)
+    path = write(tmp_path, "names.parquet", buffer.getvalue().replace(b"zzzq", b"zz\xffq"))
+    assert "not a readable Parquet file" in message_of(lambda: load_table(path))

@@ -192,10 +192,10 @@ def _first_line(error, limit=200):
     return lines[0][:limit] if lines else type(error).__name__
 
 
-def _check_parquet_values(path, table):
+def _check_parquet_values(path, table, names):
     # pyarrow checks UTF-8 only on full validation, and pandas' Arrow-backed
     # strings defer decoding, so a corrupt string would fail far from here.
-    for name, column in zip(table.column_names, table.columns):
+    for name, column in zip(names, table.columns):
         offset = 0
         for chunk in column.chunks:
             try:
@@ -211,11 +211,13 @@ def _check_parquet_values(path, table):
 def _read_parquet(path):
     try:
         table = pq.read_table(path)
+        # Names are decoded on access: a damaged schema fails here, not later.
+        names = table.column_names
     except Exception as error:  # pyarrow raises several unrelated types.
         raise DataError(
             f"not a readable Parquet file ({_first_line(error)})", path=path
         ) from None
-    _check_parquet_values(path, table)
+    _check_parquet_values(path, table, names)
     try:
         return table.to_pandas()
     except Exception as error:  # as above: Arrow, type and value errors alike.
