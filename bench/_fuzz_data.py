@@ -17,12 +17,19 @@ import gzip
 import io
 import lzma
 import os
+import sys
 import tempfile
 
-import numpy as np
-import pandas as pd
+# Importable from a driver run as `python bench/fuzz.py`, like the other benchmarks.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from tfllm.data import (
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from tfllm.data import (  # noqa: E402
     DataError,
     LabelVocabulary,
     load_table,
@@ -72,6 +79,7 @@ _TOKENS = [
     b"\xe2\x80\xa8", b"\xc2\x85", b"\x0c", b"\x1e", b"[" * 3000, b'{"a":' * 3000,
 ]
 _HUGE = b"x" * (1 << 17)
+_ENCODINGS = ["utf-8", "utf-16", "cp1252", "no-such-codec"]
 _COMPRESS = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}
 
 
@@ -311,6 +319,9 @@ def _imdb_tree_target(data):
             folder = os.path.join(root, "train", ("pos", "neg")[choices.pick(2)])
             os.makedirs(folder, exist_ok=True)
             name = os.path.join(folder, f"{index}_{1 + choices.pick(10)}.txt")
+            if choices.pick(16) == 0:  # a directory where a review should be
+                os.makedirs(name)
+                continue
             with open(name, "wb") as f:
                 f.write(content[index * step : (index + 1) * step])
         _run(lambda: read_imdb(root), root, _columns_check(["text", "label"]))
@@ -352,7 +363,8 @@ def _targets():
         _columns_check(["context", "response", "dialogue_id"], ["context", "response"]),
     )
     targets["translation_pairs"] = _file_target(
-        ".txt", _SEEDS["pairs"], lambda path, _: read_translation_pairs(path),
+        ".txt", _SEEDS["pairs"],
+        lambda path, choices: read_translation_pairs(path, encoding=_ENCODINGS[choices.pick(4)]),
         _columns_check(["source", "target"], ["source", "target"]),
     )
     targets["label_vocabulary"] = _file_target(
