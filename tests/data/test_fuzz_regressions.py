@@ -14,6 +14,7 @@ from tfllm.data import (
     DataError,
     LabelVocabulary,
     load_table,
+    read_dailydialog,
     read_imdb,
     read_sst2,
     read_translation_pairs,
@@ -231,3 +232,13 @@ def test_parquet_column_name_that_is_not_utf8(tmp_path):
     pq.write_table(pa.table({"text": ["a"], "zzzq": [1]}), buffer)
     path = write(tmp_path, "names.parquet", buffer.getvalue().replace(b"zzzq", b"zz\xffq"))
     assert "not a readable Parquet file" in message_of(lambda: load_table(path))
+
+
+def test_byte_order_mark_stays_out_of_dailydialog_and_imdb_texts(tmp_path):
+    # The mark became the first character of the first context or review.
+    path = write(tmp_path, "dialogues_train.txt", b"\xef\xbb\xbfHi . __eou__ Hello . __eou__\n")
+    assert read_dailydialog(path).context.tolist() == ["Hi ."]
+    (tmp_path / "pos").mkdir()
+    (tmp_path / "neg").mkdir()
+    write(tmp_path / "pos", "0_9.txt", b"\xef\xbb\xbfGreat.")
+    assert read_imdb(tmp_path).text.tolist() == ["Great."]

@@ -68,7 +68,8 @@ def _read_imdb_tree(path, split):
             except OSError as error:  # e.g. a directory named like a review
                 raise DataError(f"cannot read ({error.strerror})", path=file) from None
             try:
-                text = raw.decode("utf-8")
+                # utf-8-sig: a byte order mark (Windows editors) is not text.
+                text = raw.decode("utf-8-sig")
             except UnicodeDecodeError:
                 raise DataError("not valid UTF-8", path=file) from None
             if not text.strip():
@@ -179,7 +180,8 @@ def read_dailydialog(path_or_dir, split="train", *, context_turns=1, turn_separa
     with open(path, "rb") as f:
         for line_number, raw in enumerate(f, start=1):
             try:
-                line = raw.decode("utf-8")
+                # The file may start with a byte order mark, which is not text.
+                line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
             except UnicodeDecodeError:
                 raise DataError(
                     "not valid UTF-8; pass a UTF-8 file", path=path, row=line_number
