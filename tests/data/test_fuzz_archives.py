@@ -62,6 +62,13 @@ def with_flag(content, flag):
     return bytes(raw)
 
 
+def bad_utf8_name():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        zipped.writestr("spa-eng/sp\xe4.txt", SPA)  # a non-ASCII name sets the UTF-8 flag
+    return buffer.getvalue().replace("sp\xe4".encode(), b"sp\xf6\xf6")
+
+
 def deflate_damaged(content):
     raw = bytearray(content)
     start = 30 + len("spa-eng/spa.txt")  # data follows the local header
@@ -76,8 +83,9 @@ def deflate_damaged(content):
         ("spa-eng.zip", deflate_damaged(zip_bytes())),  # zlib.error
         ("spa-eng.zip", with_method(zip_bytes(), 99)),  # NotImplementedError
         ("spa-eng.zip", with_flag(zip_bytes(), 0x1)),  # RuntimeError: encrypted
+        ("spa-eng.zip", bad_utf8_name()),  # UnicodeDecodeError
     ],
-    ids=["cut-tgz", "bad-deflate", "unknown-method", "encrypted"],
+    ids=["cut-tgz", "bad-deflate", "unknown-method", "encrypted", "name-not-utf8"],
 )
 def test_damaged_archive(tmp_path, monkeypatch, name, content):
     cache = serve(tmp_path, monkeypatch, name, content)

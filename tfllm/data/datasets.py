@@ -130,9 +130,15 @@ def _locate(name, base, split):
 
 # What a damaged archive raises besides tarfile's and zipfile's own errors:
 # cut or corrupt compressed streams (READ_ERRORS), an unknown zip compression
-# method (NotImplementedError), a member flagged as encrypted (RuntimeError).
+# method (NotImplementedError), a member flagged as encrypted (RuntimeError),
+# a member name flagged as UTF-8 that is not (UnicodeDecodeError).
 _EXTRACT_ERRORS = (
-    *READ_ERRORS, tarfile.TarError, zipfile.BadZipFile, NotImplementedError, RuntimeError,
+    *READ_ERRORS,
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    NotImplementedError,
+    RuntimeError,
+    UnicodeDecodeError,
 )
 
 
