@@ -18,7 +18,9 @@ import io
 import lzma
 import os
 import sys
+import tarfile
 import tempfile
+import zipfile
 
 # Importable from a driver run as `python bench/fuzz.py`, like the other benchmarks.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,6 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 
 from tfllm.data import (  # noqa: E402
     DataError,
@@ -39,6 +43,7 @@ from tfllm.data import (  # noqa: E402
     read_sst2,
     read_translation_pairs,
 )
+from tfllm.data import datasets  # noqa: E402
 
 _ROWS = [
     ("Great film, loved it", "positive", "liked"),
@@ -81,6 +86,7 @@ _TOKENS = [
 _HUGE = b"x" * (1 << 17)
 _ENCODINGS = ["utf-8", "utf-16", "cp1252", "no-such-codec"]
 _COMPRESS = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}
+_COMPRESSED = [("csv", ".gz"), ("json", ".gz"), ("csv", ".bz2"), ("jsonl", ".bz2"), ("tsv", ".xz")]
 
 
 class _Choices:
@@ -167,6 +173,11 @@ def _check_labels(frame):
         )
 
 
+def _write(path, content):
+    with open(path, "wb") as f:
+        f.write(content)
+
+
 def _run(call, root, check):
     """Runs a loader and checks its result or its DataError; other errors fail."""
     try:
@@ -192,20 +203,15 @@ def _file_target(suffix, seed, call, check, compress=None):
                 content = _corrupt(content, choices)
         with tempfile.TemporaryDirectory() as root:
             path = os.path.join(root, "input" + suffix)
-            with open(path, "wb") as f:
-                f.write(content)
+            _write(path, content)
             _run(lambda: call(path, choices), root, check)
 
     return target
 
 
 _OPTIONS = [
-    {},
-    {"label_column": None},
-    {"target_column": "summary"},
-    {"drop_empty": True, "target_column": "summary"},
-    {"encoding": "cp1252"},
-    {"encoding": "utf-16"},
+    {}, {"label_column": None}, {"target_column": "summary"},
+    {"drop_empty": True, "target_column": "summary"}, {"encoding": "cp1252"}, {"encoding": "utf-16"},
 ]
 
 
@@ -216,6 +222,17 @@ def _load_table(path, choices):
     return frame
 
 
+def _columns_check(columns, texts=()):
+    def check(frame):
+        assert frame.columns.tolist() == list(columns), frame.columns.tolist()
+        assert len(frame) > 0, "an empty frame instead of DataError"
+        assert not frame.isna().any().any(), "NaN in the frame"
+        for column in texts:
+            _check_strings(frame, column, nonblank=True)
+
+    return check
+
+
 def _check_table(frame):
     options = frame.attrs.get("options", {})
     columns = ["text"]
@@ -223,26 +240,9 @@ def _check_table(frame):
         columns.append("label")
     if options.get("target_column"):
         columns.append("target")
-    assert frame.columns.tolist() == columns, frame.columns.tolist()
-    assert len(frame) > 0, "an empty frame instead of DataError"
-    assert not frame.isna().any().any(), "NaN in the frame"
-    _check_strings(frame, "text", nonblank=True)
-    if "target" in frame:
-        _check_strings(frame, "target", nonblank=True)
+    _columns_check(columns, [c for c in columns if c != "label"])(frame)
     if "label" in frame:
         _check_labels(frame)
-
-
-def _columns_check(columns, nonblank=()):
-    def check(frame):
-        assert frame.columns.tolist() == list(columns), frame.columns.tolist()
-        assert len(frame) > 0, "an empty frame instead of DataError"
-        for column in columns:
-            assert not frame[column].isna().any(), f"NaN in {column!r}"
-        for column in nonblank:
-            _check_strings(frame, column, nonblank=True)
-
-    return check
 
 
 @functools.lru_cache(maxsize=1)
@@ -253,35 +253,24 @@ def _parquet_seed():
 
 
 def _arrow_column(choices, rows):
-    import pyarrow as pa
-
-    kind = choices.pick(9)
     picks = [choices.pick(4) for _ in range(rows)]
-    words = ["good", "", "  ", None]
-    if kind == 0:
-        return pa.array([words[p] for p in picks], pa.string())
-    if kind == 1:
-        return pa.array([words[p] for p in picks], pa.string()).dictionary_encode()
-    if kind == 2:
-        return pa.array([None if p == 3 else p for p in picks], pa.int64())
-    if kind == 3:
-        return pa.array([[p] * p for p in picks], pa.list_(pa.int64()))
-    if kind == 4:
-        return pa.array([{"a": p} for p in picks])
-    if kind == 5:
-        return pa.array([b"\xff" * p for p in picks], pa.binary())
-    if kind == 6:
-        return pa.array([float("nan") if p == 3 else p / 2 for p in picks], pa.float64())
-    if kind == 7:
-        return pa.array([p % 2 == 0 for p in picks], pa.bool_())
-    return pa.nulls(rows)
+    words = [["good", "", "  ", None][p] for p in picks]
+    builders = [
+        lambda: pa.array(words, pa.string()),
+        lambda: pa.array(words, pa.string()).dictionary_encode(),
+        lambda: pa.array([None if p == 3 else p for p in picks], pa.int64()),
+        lambda: pa.array([[p] * p for p in picks], pa.list_(pa.int64())),
+        lambda: pa.array([{"a": p} for p in picks]),
+        lambda: pa.array([b"\xff" * p for p in picks], pa.binary()),
+        lambda: pa.array([float("nan") if p == 3 else p / 2 for p in picks], pa.float64()),
+        lambda: pa.array([p % 2 == 0 for p in picks], pa.bool_()),
+        lambda: pa.nulls(rows),
+    ]
+    return builders[choices.pick(len(builders))]()
 
 
 def _generated_parquet(choices):
     # Valid files with odd column types, dictionary encoding and repeated names.
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     rows = choices.pick(4)
     names = ["text", "label", "summary", "other"]
     count = 1 + choices.pick(4)
@@ -304,8 +293,7 @@ def _parquet_target(data):
         content = _corrupt(_parquet_seed(), choices)
     with tempfile.TemporaryDirectory() as root:
         path = os.path.join(root, "input.parquet")
-        with open(path, "wb") as f:
-            f.write(content)
+        _write(path, content)
         _run(lambda: _load_table(path, choices), root, _check_table)
 
 
@@ -322,9 +310,46 @@ def _imdb_tree_target(data):
             if choices.pick(16) == 0:  # a directory where a review should be
                 os.makedirs(name)
                 continue
-            with open(name, "wb") as f:
-                f.write(content[index * step : (index + 1) * step])
+            _write(name, content[index * step : (index + 1) * step])
         _run(lambda: read_imdb(root), root, _columns_check(["text", "label"]))
+
+
+def _archive_seed(kind):
+    spa = _SEEDS["pairs"] * 20
+    buffer = io.BytesIO()
+    if kind == "zip":
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+            zipped.writestr("spa-eng/spa.txt", spa)
+    else:
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            info = tarfile.TarInfo("spa-eng/spa.txt")
+            info.size = len(spa)
+            tar.addfile(info, io.BytesIO(spa))
+    return buffer.getvalue()
+
+
+def _archive_target(kind):
+    seed = _archive_seed(kind)
+
+    def target(data):
+        # What load_dataset does after keras.utils.get_file has the archive.
+        choices = _Choices(data)
+        content = data[1:] if choices.pick(8) == 0 else _corrupt(seed, choices)
+        with tempfile.TemporaryDirectory() as root:
+            archive = os.path.join(root, f"spa-eng.{kind}")
+            _write(archive, content)
+            base = os.path.join(root, "datasets")
+
+            def call():
+                datasets._unpack(archive, os.path.join(base, "spa_eng"), "file://" + archive)
+                reader = datasets._locate("spa_eng", base, "all")
+                if reader is None:
+                    raise DataError("no spa.txt in the archive", path=archive)
+                return reader()
+
+            _run(call, root, _columns_check(["source", "target"], ["source", "target"]))
+
+    return target
 
 
 def _label_check(vocabulary):
@@ -337,26 +362,22 @@ def _targets():
     targets = {}
     for fmt in ("csv", "tsv", "json", "jsonl"):
         targets[f"table_{fmt}"] = _file_target(f".{fmt}", _SEEDS[fmt], table, _check_table)
-    for fmt, suffix in (("csv", ".gz"), ("json", ".gz"), ("csv", ".bz2"), ("jsonl", ".bz2"), ("tsv", ".xz")):
+    for fmt, suffix in _COMPRESSED:
         targets[f"table_{fmt}{suffix.replace('.', '_')}"] = _file_target(
             f".{fmt}{suffix}", _SEEDS[fmt], table, _check_table, compress=_COMPRESS[suffix]
         )
     targets["table_parquet"] = _parquet_target
-    targets["sst2"] = _file_target(
-        ".tsv", _SEEDS["sst2"], lambda path, _: read_sst2(path), lambda f: _check_strings(f, "text", True)
-    )
+    sst2 = lambda frame: _check_strings(frame, "text", nonblank=True)  # noqa: E731
+    targets["sst2"] = _file_target(".tsv", _SEEDS["sst2"], lambda path, _: read_sst2(path), sst2)
     targets["imdb_csv"] = _file_target(
         ".csv", _SEEDS["imdb"], lambda path, _: read_imdb(path), _columns_check(["text", "label"])
     )
     targets["imdb_tree"] = _imdb_tree_target
-    targets["samsum_csv"] = _file_target(
-        ".csv", _SEEDS["samsum_csv"], lambda path, _: read_samsum(path),
-        _columns_check(["dialogue", "summary"], ["dialogue", "summary"]),
-    )
-    targets["samsum_json"] = _file_target(
-        ".json", _SEEDS["samsum_json"], lambda path, _: read_samsum(path),
-        _columns_check(["dialogue", "summary"], ["dialogue", "summary"]),
-    )
+    samsum = _columns_check(["dialogue", "summary"], ["dialogue", "summary"])
+    for suffix in ("csv", "json"):
+        targets[f"samsum_{suffix}"] = _file_target(
+            f".{suffix}", _SEEDS[f"samsum_{suffix}"], lambda path, _: read_samsum(path), samsum
+        )
     targets["dailydialog"] = _file_target(
         ".txt", _SEEDS["dailydialog"],
         lambda path, choices: read_dailydialog(path, context_turns=1 + choices.pick(3)),
@@ -370,6 +391,8 @@ def _targets():
     targets["label_vocabulary"] = _file_target(
         ".txt", _SEEDS["labels"], lambda path, _: LabelVocabulary.load(path), _label_check
     )
+    targets["archive_zip"] = _archive_target("zip")
+    targets["archive_tgz"] = _archive_target("tgz")
     return targets
 
 
