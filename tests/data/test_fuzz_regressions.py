@@ -1,4 +1,4 @@
-"""Inputs the loader fuzzers found: each once escaped as a non-DataError or a huge message."""
+"""Inputs the loader fuzzers found, one test per bug: an exception other than DataError, a huge message, or text not read as written."""
 
 import gzip
 import io
