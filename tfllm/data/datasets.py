@@ -10,6 +10,8 @@ import zipfile
 import zlib
 
 from tfllm.data.errors import DataError
+from tfllm.data.formats import READ_ERRORS
+from tfllm.data.frames import read_frame
 from tfllm.data.readers import (
     read_dailydialog,
     read_imdb,
@@ -17,7 +19,7 @@ from tfllm.data.readers import (
     read_sst2,
     read_translation_pairs,
 )
-from tfllm.data.tables import read_frame, select_columns
+from tfllm.data.tables import select_columns
 
 logger = logging.getLogger("tfllm.data")
 
@@ -126,6 +128,20 @@ def _locate(name, base, split):
     raise AssertionError(name)
 
 
+# What a damaged archive raises besides tarfile's and zipfile's own errors:
+# cut or corrupt compressed streams (READ_ERRORS), an unknown zip compression
+# method (NotImplementedError), a member flagged as encrypted (RuntimeError),
+# a member name flagged as UTF-8 that is not (UnicodeDecodeError).
+_EXTRACT_ERRORS = (
+    *READ_ERRORS,
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    NotImplementedError,
+    RuntimeError,
+    UnicodeDecodeError,
+)
+
+
 def _extract(archive, destination):
     """Extracts `archive` (and DailyDialog's inner split zips) into `destination`."""
     if tarfile.is_tarfile(archive):
@@ -166,6 +182,14 @@ def _download(name, cache_dir):
         return os.path.dirname(target)
     url = URLS[name]
     try:
+        # get_file silently falls back to /tmp/.keras when cache_dir does not
+        # exist yet, and then reuses whatever archive of that name is there.
+        os.makedirs(cache_dir, exist_ok=True)
+    except OSError as error:
+        raise DataError(
+            f"cannot create the cache directory ({error.strerror})", path=cache_dir
+        ) from None
+    try:
         archive = keras.utils.get_file(
             fname=os.path.basename(url), origin=url, cache_dir=cache_dir
         )
@@ -176,6 +200,12 @@ def _download(name, cache_dir):
             f"offline, put the files under <dir>/{name}/ and pass data_dir=<dir> "
             f"(CLI: --data-dir) or set {DATA_DIR_ENV}"
         ) from None
+    _unpack(archive, target, url)
+    return os.path.dirname(target)
+
+
+def _unpack(archive, target, url):
+    """Extracts `archive` into the directory `target`, all or nothing."""
     staging = f"{target}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         _extract(archive, staging)
@@ -184,7 +214,9 @@ def _download(name, cache_dir):
         if os.path.isdir(target):
             shutil.rmtree(target)
         os.replace(staging, target)
-    except (OSError, tarfile.TarError, zipfile.BadZipFile) as error:
+    except DataError:
+        raise
+    except _EXTRACT_ERRORS as error:
         raise DataError(
             f"could not extract into {target} ({error}); delete the file to download it "
             "again, or pass cache_dir= a writable directory",
@@ -192,7 +224,6 @@ def _download(name, cache_dir):
         ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return os.path.dirname(target)
 
 
 def load_dataset(name, split="train", data_dir=None, cache_dir=None):
@@ -264,7 +295,7 @@ def load_sample(name):
     first, second = SAMPLES[name]
     resource = importlib.resources.files("tfllm.data").joinpath("samples", f"{name}.csv")
     with importlib.resources.as_file(resource) as path:
-        frame = read_frame(path, format="csv")
+        frame = read_frame(path, format="csv", text_columns=SAMPLES[name])
         if name == "sentiment":
             return select_columns(frame, str(path), {first: first}, label_column=second)
         return select_columns(frame, str(path), {first: first, second: second})

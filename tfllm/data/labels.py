@@ -134,15 +134,31 @@ class LabelVocabulary:
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise DataError("no such label file", path=path)
-        with open(path, encoding="utf-8") as f:
-            labels = [line.rstrip("\r\n") for line in f]
+        with open(path, "rb") as f:
+            raw = f.read()
+        try:
+            # A byte order mark is what editors on Windows put first.
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            row = raw[: error.start].count(b"\n") + 1
+            raise DataError("not valid UTF-8", path=path, row=row) from None
+        # Line breaks as text mode reads them: "\n", "\r\n" or "\r".
+        labels = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
         while labels and not labels[-1].strip():
             labels.pop()
         if not labels:
             raise DataError("label file is empty", path=path)
+        first_row = {}
         for index, label in enumerate(labels):
             if not label.strip():
                 raise DataError("empty label", path=path, row=index + 1)
+            key = label.strip()
+            if key in first_row:
+                shown = repr(key if len(key) <= 40 else key[:40] + "...")
+                raise DataError(
+                    f"label {shown} repeats row {first_row[key]}", path=path, row=index + 1
+                )
+            first_row[key] = index + 1
         try:
             return cls(labels)
         except ValueError as error:

@@ -1,10 +1,7 @@
-"""tf.data pipelines: in-graph tokenization, truncation, length bucketing.
+"""Classification pipelines: raw texts to bucketed, padded batches of token ids.
 
-Padding every batch to a fixed length wastes most of the compute on short
-texts; padding every batch to its own longest text gives a new shape per
-batch, which retraces `tf.function`s and recompiles XLA. Bucketing by length
-and padding to a few fixed bucket lengths gets both: little padding and a
-handful of shapes.
+Texts are tokenized inside tf.data, so the same tokenizer layer can later sit
+inside the exported model; see `buckets.py` for why batches are bucketed.
 """
 
 import logging
@@ -13,15 +10,19 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from tfllm.data.buckets import (
+    AUTO_BUCKETS,
+    batch_count,
+    resolve_boundaries,
+    with_cardinality,
+)
+
 logger = logging.getLogger("tfllm.data")
 
-_TOKENIZE_BATCH = 512
-AUTO_BUCKETS = 8
-AUTO_SEQ2SEQ_BUCKETS = 4
-BUCKET_MULTIPLE = 8
+TOKENIZE_BATCH = 512
 
 
-def _as_texts(texts, name):
+def as_texts(texts, name):
     if isinstance(texts, (pd.Series, pd.Index)):
         texts = texts.to_numpy()
     if isinstance(texts, (str, bytes)):
@@ -54,7 +55,7 @@ def _as_labels(labels, count):
     )
 
 
-def _tokenize(tokenizer, texts):
+def tokenize_ids(tokenizer, texts):
     """Tokenizes a batch of strings into a ragged int32 tensor (batch, None)."""
     ids = tokenizer(texts)
     if not isinstance(ids, tf.RaggedTensor):
@@ -75,102 +76,19 @@ def _tokenize(tokenizer, texts):
 
 def sequence_lengths(texts, tokenizer):
     """Returns the token count of every text (int64 array), tokenizing in tf.data."""
-    texts = texts if isinstance(texts, tf.Tensor) else _as_texts(texts, "texts")
+    texts = texts if isinstance(texts, tf.Tensor) else as_texts(texts, "texts")
     lengths = (
         tf.data.Dataset.from_tensor_slices(texts)
-        .batch(_TOKENIZE_BATCH)
+        .batch(TOKENIZE_BATCH)
         .map(
-            lambda batch: _tokenize(tokenizer, batch).row_lengths(),
+            lambda batch: tokenize_ids(tokenizer, batch).row_lengths(),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     )
     return np.concatenate([chunk.numpy() for chunk in lengths]).astype(np.int64)
 
 
-def _round_up(value, multiple):
-    return int(-(-int(value) // multiple) * multiple)
-
-
-def auto_bucket_boundaries(lengths, max_length=None, num_buckets=AUTO_BUCKETS, multiple=BUCKET_MULTIPLE):
-    """Picks bucket lengths that minimise padding for a length distribution.
-
-    Bucket lengths are multiples of `multiple` (plus `max_length` itself), and
-    at most `num_buckets` of them are chosen by dynamic programming to give
-    the fewest padded tokens when each sequence is padded to the smallest
-    bucket length that holds it.
-
-    Args:
-        lengths: token counts of the sequences (before truncation).
-        max_length: truncation length; the largest bucket never exceeds it.
-        num_buckets: the most buckets (distinct padded shapes) to use.
-        multiple: bucket lengths are rounded to this (hardware-friendly tiles).
-
-    Returns:
-        Ascending list of padded lengths; the last one holds every sequence.
-    """
-    if num_buckets < 1:
-        raise ValueError(f"`num_buckets` must be >= 1. Received: num_buckets={num_buckets}")
-    lengths = np.asarray(lengths, dtype=np.int64)
-    if max_length is not None:
-        lengths = np.minimum(lengths, max_length)
-    longest = max(int(lengths.max()) if len(lengths) else 1, 1)
-    top = _round_up(longest, multiple)
-    if max_length is not None:
-        top = min(top, int(max_length))
-    candidates = np.array(sorted(set(range(multiple, top, multiple)) | {top}), dtype=np.int64)
-    # cumulative[j]: sequences that fit in candidates[j - 1] (length <= it).
-    cumulative = np.concatenate([[0], np.searchsorted(np.sort(lengths), candidates, side="right")])
-    m = len(candidates)
-    # cost[i, j]: padded tokens of one bucket taking the sequences that fit in
-    # candidates[j - 1] but not in candidates[i - 1] (i < j).
-    i = np.arange(m + 1)[:, None]
-    j = np.arange(m + 1)[None, :]
-    top_of = candidates[np.maximum(j - 1, 0)]
-    cost = np.where(i < j, (cumulative[j] - cumulative[i]) * top_of, np.inf)
-    levels = min(int(num_buckets), m)
-    best = np.full((levels + 1, m + 1), np.inf)
-    best[0, 0] = 0.0
-    parent = np.zeros((levels + 1, m + 1), dtype=np.int64)
-    for k in range(1, levels + 1):
-        total = best[k - 1][:, None] + cost
-        parent[k] = np.argmin(total, axis=0)
-        best[k] = total[parent[k], np.arange(m + 1)]
-    k = int(np.argmin(best[1:, m])) + 1  # fewest buckets reaching the least padding
-    tops, end = [], m
-    while k > 0:
-        start = int(parent[k, end])
-        if cumulative[end] > cumulative[start] or end == m:
-            tops.append(int(candidates[end - 1]))
-        end, k = start, k - 1
-    return sorted(tops)
-
-
-def _resolve_boundaries(bucket_boundaries, lengths, max_length, num_auto):
-    if bucket_boundaries is None:
-        return None
-    if isinstance(bucket_boundaries, str):
-        if bucket_boundaries != "auto":
-            raise ValueError(
-                "`bucket_boundaries` must be 'auto', an int, a list of lengths or None. "
-                f"Received: bucket_boundaries={bucket_boundaries!r}"
-            )
-        return auto_bucket_boundaries(lengths, max_length, num_auto)
-    if isinstance(bucket_boundaries, (int, np.integer)):
-        return auto_bucket_boundaries(lengths, max_length, int(bucket_boundaries))
-    boundaries = sorted({int(b) for b in bucket_boundaries})
-    if not boundaries or boundaries[0] < 1:
-        raise ValueError(
-            f"Bucket lengths must be positive. Received: bucket_boundaries={bucket_boundaries}"
-        )
-    longest = int(lengths.max()) if len(lengths) else 1
-    cap = max_length if max_length is not None else _round_up(longest, BUCKET_MULTIPLE)
-    boundaries = [b for b in boundaries if b < cap]
-    if max_length is not None or longest > (boundaries[-1] if boundaries else 0):
-        boundaries.append(cap)
-    return boundaries
-
-
-def _report_truncation(lengths, max_length, what):
+def report_truncation(lengths, max_length, what):
     if max_length is None:
         return
     truncated = int(np.sum(lengths > max_length))
@@ -186,27 +104,14 @@ def _report_truncation(lengths, max_length, what):
     )
 
 
-def _batch_count(bucket_ids, batch_size, drop_remainder):
-    """Batches an epoch yields when examples are batched per bucket id."""
-    counts = np.bincount(np.asarray(bucket_ids, dtype=np.int64)) if len(bucket_ids) else []
-    rounding = np.floor if drop_remainder else np.ceil
-    return int(sum(rounding(count / batch_size) for count in counts))
-
-
-def _with_cardinality(dataset, batches):
-    # Bucketing hides the epoch length from tf.data; stating it lets Keras show
-    # a complete progress bar and know its steps per epoch from the first epoch.
-    return dataset.apply(tf.data.experimental.assert_cardinality(batches))
-
-
-def _check_common(batch_size, max_length, name="max_length"):
+def check_common(batch_size, max_length, name="max_length"):
     if int(batch_size) < 1:
         raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
     if max_length is not None and int(max_length) < 1:
         raise ValueError(f"`{name}` must be >= 1 or None. Received: {name}={max_length}")
 
 
-def _finish(dataset, cache, shuffle, count, seed):
+def cache_and_shuffle(dataset, cache, shuffle, count, seed):
     if cache:
         dataset = dataset.cache()
     if shuffle:
@@ -263,15 +168,15 @@ def make_dataset(
         ...                   tokenizer=make_wordpiece_tokenizer(wordpieces))
         >>> model.fit(ds, epochs=3)
     """
-    _check_common(batch_size, max_length)
-    text_tensor = _as_texts(texts, "texts")
+    check_common(batch_size, max_length)
+    text_tensor = as_texts(texts, "texts")
     count = int(text_tensor.shape[0])
     lengths = sequence_lengths(text_tensor, tokenizer)
-    _report_truncation(lengths, max_length, "texts")
-    boundaries = _resolve_boundaries(bucket_boundaries, lengths, max_length, AUTO_BUCKETS)
+    report_truncation(lengths, max_length, "texts")
+    boundaries = resolve_boundaries(bucket_boundaries, lengths, max_length, AUTO_BUCKETS)
 
     def tokenize(batch, *rest):
-        ids = _tokenize(tokenizer, batch)
+        ids = tokenize_ids(tokenizer, batch)
         if max_length is not None:
             ids = ids[:, :max_length]
         return (ids, *rest)
@@ -280,14 +185,14 @@ def make_dataset(
         dataset = tf.data.Dataset.from_tensor_slices((text_tensor,))
     else:
         dataset = tf.data.Dataset.from_tensor_slices((text_tensor, _as_labels(labels, count)))
-    dataset = dataset.batch(_TOKENIZE_BATCH).map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(TOKENIZE_BATCH).map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
     # Unbatched ragged rows have a rank-0 RaggedTensorSpec; identity makes them
     # plain tensors, which padded batching requires.
     if labels is None:
         dataset = dataset.unbatch().map(lambda ids: tf.identity(ids))
     else:
         dataset = dataset.unbatch().map(lambda ids, label: (tf.identity(ids), label))
-    dataset = _finish(dataset, cache, shuffle, count, seed)
+    dataset = cache_and_shuffle(dataset, cache, shuffle, count, seed)
     clipped = lengths if max_length is None else np.minimum(lengths, max_length)
     if boundaries is None:
         dataset = dataset.padded_batch(batch_size, drop_remainder=drop_remainder)
@@ -304,196 +209,5 @@ def make_dataset(
             pad_to_bucket_boundary=True,
             drop_remainder=drop_remainder,
         )
-    dataset = _with_cardinality(dataset, _batch_count(bucket_ids, batch_size, drop_remainder))
+    dataset = with_cardinality(dataset, batch_count(bucket_ids, batch_size, drop_remainder))
     return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def _token_id(tokenizer, token, given, name):
-    if given is not None:
-        return int(given)
-    to_id = getattr(tokenizer, "token_to_id", None)
-    if to_id is None:
-        raise ValueError(
-            f"Pass `{name}`: the target tokenizer has no token_to_id() to look up {token!r}"
-        )
-    try:
-        return int(to_id(token))
-    except (KeyError, ValueError):
-        raise ValueError(
-            f"The target vocabulary has no {token!r} token; pass `{name}` explicitly"
-        ) from None
-
-
-def make_seq2seq_dataset(
-    sources,
-    targets,
-    *,
-    tokenizer,
-    target_tokenizer=None,
-    batch_size=32,
-    max_source_length=256,
-    max_target_length=128,
-    start_id=None,
-    end_id=None,
-    bucket_boundaries="auto",
-    shuffle=True,
-    seed=0,
-    cache=True,
-    drop_remainder=False,
-):
-    """Builds a bucketed dataset for teacher-forced sequence-to-sequence training.
-
-    Each example becomes, with `s` the source ids (truncated to
-    `max_source_length`) and `t` the target ids (truncated to
-    `max_target_length - 1` to leave room for the start/end token):
-
-        encoder_token_ids = s
-        decoder_token_ids = [start_id] + t
-        target_ids        = t + [end_id]
-
-    so `target_ids[i]` is the token the decoder must predict after reading
-    `decoder_token_ids[: i + 1]`. Examples are grouped by (source bucket,
-    target bucket) and right-padded with 0 to the bucket lengths, so a batch
-    has one of at most 4 x 4 shapes with "auto". Padding is 0 in all three
-    tensors: mask the loss with
-    `keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)`.
-
-    Args:
-        sources: source strings (dialogue context, document, English text).
-        targets: target strings (response, summary, translation).
-        tokenizer: tokenizer for the sources, and for the targets unless
-            `target_tokenizer` is given (shared vocabulary).
-        target_tokenizer: a separate tokenizer for the targets (translation).
-        batch_size: examples per batch.
-        max_source_length: source truncation length (None: never).
-        max_target_length: length of decoder inputs and labels, start/end
-            token included (>= 2).
-        start_id: id of the start token; default: the target tokenizer's
-            `token_to_id("[START]")`.
-        end_id: id of the end token; default: `token_to_id("[END]")`.
-        bucket_boundaries: "auto" (up to 4 lengths per side), a pair
-            `(source_lengths, target_lengths)` of padded-length lists, or None
-            (each batch padded to its longest sequences).
-        shuffle, seed, cache, drop_remainder: as in `make_dataset`.
-
-    Returns:
-        A dataset of `({"encoder_token_ids": int32 (batch, source_len),
-        "decoder_token_ids": int32 (batch, target_len)}, target_ids int32
-        (batch, target_len))`.
-    """
-    _check_common(batch_size, max_source_length, "max_source_length")
-    if max_target_length is None or int(max_target_length) < 2:
-        raise ValueError(
-            f"`max_target_length` must be >= 2. Received: max_target_length={max_target_length}"
-        )
-    target_tokenizer = target_tokenizer or tokenizer
-    start_id = _token_id(target_tokenizer, "[START]", start_id, "start_id")
-    end_id = _token_id(target_tokenizer, "[END]", end_id, "end_id")
-    source_tensor = _as_texts(sources, "sources")
-    target_tensor = _as_texts(targets, "targets")
-    count = int(source_tensor.shape[0])
-    if int(target_tensor.shape[0]) != count:
-        raise ValueError(f"Got {count} sources but {int(target_tensor.shape[0])} targets")
-    target_room = int(max_target_length) - 1
-
-    source_lengths = sequence_lengths(source_tensor, tokenizer)
-    target_lengths = sequence_lengths(target_tensor, target_tokenizer)
-    _report_truncation(source_lengths, max_source_length, "sources")
-    _report_truncation(target_lengths, target_room, "targets")
-    if bucket_boundaries is None:
-        source_bounds = target_bounds = None
-    elif isinstance(bucket_boundaries, str):
-        source_bounds = _resolve_boundaries(
-            bucket_boundaries, source_lengths, max_source_length, AUTO_SEQ2SEQ_BUCKETS
-        )
-        target_bounds = _resolve_boundaries(
-            bucket_boundaries, np.minimum(target_lengths, target_room) + 1,
-            int(max_target_length), AUTO_SEQ2SEQ_BUCKETS,
-        )
-    else:
-        if not (
-            isinstance(bucket_boundaries, (list, tuple))
-            and len(bucket_boundaries) == 2
-            and all(isinstance(side, (list, tuple)) for side in bucket_boundaries)
-        ):
-            raise ValueError(
-                "`bucket_boundaries` must be 'auto', None or a pair (source_lengths, "
-                f"target_lengths) of lists. Received: bucket_boundaries={bucket_boundaries!r}"
-            )
-        source_given, target_given = bucket_boundaries
-        source_bounds = _resolve_boundaries(
-            source_given, source_lengths, max_source_length, AUTO_SEQ2SEQ_BUCKETS
-        )
-        target_bounds = _resolve_boundaries(
-            target_given, np.minimum(target_lengths, target_room) + 1,
-            int(max_target_length), AUTO_SEQ2SEQ_BUCKETS,
-        )
-
-    def tokenize(source, target):
-        source_ids = _tokenize(tokenizer, source)
-        if max_source_length is not None:
-            source_ids = source_ids[:, :max_source_length]
-        target_ids = _tokenize(target_tokenizer, target)[:, :target_room]
-        rows = target_ids.nrows()
-        start = tf.fill([rows, 1], tf.constant(start_id, tf.int32))
-        end = tf.fill([rows, 1], tf.constant(end_id, tf.int32))
-        decoder = tf.concat([start, target_ids], axis=1)
-        labels = tf.concat([target_ids, end], axis=1)
-        return source_ids, decoder, labels
-
-    dataset = (
-        tf.data.Dataset.from_tensor_slices((source_tensor, target_tensor))
-        .batch(_TOKENIZE_BATCH)
-        .map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
-        .unbatch()
-        .map(lambda *ids: tuple(tf.identity(part) for part in ids))
-    )
-    dataset = _finish(dataset, cache, shuffle, count, seed)
-
-    def structure(source_ids, decoder, labels):
-        return {"encoder_token_ids": source_ids, "decoder_token_ids": decoder}, labels
-
-    if source_bounds is None:
-        dataset = dataset.padded_batch(batch_size, drop_remainder=drop_remainder)
-        dataset = _with_cardinality(
-            dataset, _batch_count(np.zeros(count, np.int64), batch_size, drop_remainder)
-        )
-        return dataset.map(structure).prefetch(tf.data.AUTOTUNE)
-
-    source_table = tf.constant(source_bounds, tf.int64)
-    target_table = tf.constant(target_bounds, tf.int64)
-    target_buckets = len(target_bounds)
-
-    def key(source_ids, decoder, labels):
-        # Index of the smallest bucket length that holds the sequence.
-        source_bucket = tf.reduce_sum(
-            tf.cast(tf.cast(tf.shape(source_ids)[0], tf.int64) > source_table, tf.int64)
-        )
-        target_bucket = tf.reduce_sum(
-            tf.cast(tf.cast(tf.shape(decoder)[0], tf.int64) > target_table, tf.int64)
-        )
-        return source_bucket * target_buckets + target_bucket
-
-    def reduce(bucket, window):
-        source_len = tf.gather(source_table, bucket // target_buckets)
-        target_len = tf.gather(target_table, bucket % target_buckets)
-        return window.padded_batch(
-            batch_size,
-            padded_shapes=(
-                tf.reshape(source_len, [1]),
-                tf.reshape(target_len, [1]),
-                tf.reshape(target_len, [1]),
-            ),
-            drop_remainder=drop_remainder,
-        )
-
-    dataset = dataset.group_by_window(key, reduce, window_size=batch_size)
-    clipped_source = source_lengths if max_source_length is None else np.minimum(
-        source_lengths, max_source_length
-    )
-    bucket_ids = (
-        np.searchsorted(source_bounds, clipped_source, side="left") * target_buckets
-        + np.searchsorted(target_bounds, np.minimum(target_lengths, target_room) + 1, side="left")
-    )
-    dataset = _with_cardinality(dataset, _batch_count(bucket_ids, batch_size, drop_remainder))
-    return dataset.map(structure).prefetch(tf.data.AUTOTUNE)

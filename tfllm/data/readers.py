@@ -12,7 +12,8 @@ import re
 import pandas as pd
 
 from tfllm.data.errors import DataError
-from tfllm.data.tables import read_frame, select_columns
+from tfllm.data.frames import read_frame
+from tfllm.data.tables import select_columns
 
 _IMDB_FILE = re.compile(r"^(\d+)_(\d+)\.txt$")
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -28,7 +29,7 @@ def read_sst2(path):
         DataFrame with "text" and (when present) int "label" (1 = positive).
     """
     path = os.fspath(path)
-    frame = read_frame(path, format="tsv")
+    frame = read_frame(path, format="tsv", text_columns=["sentence"])
     label = "label" if "label" in frame.columns else None
     frame = select_columns(frame, path, {"sentence": "text"}, label_column=label)
     frame["text"] = frame["text"].str.strip()
@@ -61,10 +62,14 @@ def _read_imdb_tree(path, split):
                 entries.append((int(match.group(1)), filename))
         for _, filename in sorted(entries):
             file = os.path.join(folder, filename)
-            with open(file, "rb") as f:
-                raw = f.read()
             try:
-                text = raw.decode("utf-8")
+                with open(file, "rb") as f:
+                    raw = f.read()
+            except OSError as error:  # e.g. a directory named like a review
+                raise DataError(f"cannot read ({error.strerror})", path=file) from None
+            try:
+                # utf-8-sig: a byte order mark (Windows editors) is not text.
+                text = raw.decode("utf-8-sig")
             except UnicodeDecodeError:
                 raise DataError("not valid UTF-8", path=file) from None
             if not text.strip():
@@ -96,7 +101,7 @@ def read_imdb(path, split="train", *, strip_html=True):
     if os.path.isdir(path):
         frame = _read_imdb_tree(path, split)
     else:
-        frame = select_columns(read_frame(path), path, {"text": "text"}, label_column="label")
+        frame = select_columns(read_frame(path, text_columns=["text"]), path, {"text": "text"}, label_column="label")
     if strip_html:
         frame["text"] = frame["text"].str.replace(_BREAK, " ", regex=True)
     return frame
@@ -116,7 +121,7 @@ def read_samsum(path):
         one) are dropped with a logged warning.
     """
     path = os.fspath(path)
-    frame = read_frame(path)
+    frame = read_frame(path, text_columns=["dialogue", "summary"])
     frame = select_columns(
         frame, path, {"dialogue": "dialogue", "summary": "summary"}, drop_empty=True
     )
@@ -175,7 +180,8 @@ def read_dailydialog(path_or_dir, split="train", *, context_turns=1, turn_separa
     with open(path, "rb") as f:
         for line_number, raw in enumerate(f, start=1):
             try:
-                line = raw.decode("utf-8")
+                # The file may start with a byte order mark, which is not text.
+                line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
             except UnicodeDecodeError:
                 raise DataError(
                     "not valid UTF-8; pass a UTF-8 file", path=path, row=line_number
@@ -214,31 +220,35 @@ def read_translation_pairs(path, *, encoding="utf-8"):
         raise DataError("no such file", path=path)
     if os.path.getsize(path) == 0:
         raise DataError("file is empty", path=path)
-    sources, targets = [], []
     with open(path, "rb") as f:
-        for line_number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode(encoding)
-            except UnicodeDecodeError:
-                raise DataError(
-                    f"not valid {encoding}; pass encoding= the file's encoding",
-                    path=path,
-                    row=line_number,
-                ) from None
-            line = line.rstrip("\r\n").lstrip("\ufeff")
-            if not line.strip():
-                continue
-            fields = line.split("\t")
-            if len(fields) < 2:
-                raise DataError(
-                    "expected source<TAB>target, found no tab", path=path, row=line_number
-                )
-            source, target = fields[0].strip(), fields[1].strip()
-            if not source or not target:
-                side = "source" if not source else "target"
-                raise DataError(f"empty {side} text", path=path, row=line_number)
-            sources.append(source)
-            targets.append(target)
+        raw = f.read()
+    try:
+        # Decoded whole: cutting UTF-16 bytes at b"\n" first would split characters.
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"not valid {encoding}; pass encoding= the file's encoding",
+            path=path,
+            row=raw[: error.start].count(b"\n") + 1,
+        ) from None
+    except LookupError:
+        raise DataError(f"unknown encoding {encoding!r}", path=path) from None
+    sources, targets = [], []
+    for line_number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r").lstrip("\ufeff")
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2:
+            raise DataError(
+                "expected source<TAB>target, found no tab", path=path, row=line_number
+            )
+        source, target = fields[0].strip(), fields[1].strip()
+        if not source or not target:
+            side = "source" if not source else "target"
+            raise DataError(f"empty {side} text", path=path, row=line_number)
+        sources.append(source)
+        targets.append(target)
     if not sources:
         raise DataError("no sentence pairs", path=path)
     return pd.DataFrame({"source": sources, "target": targets})

@@ -1,271 +1,15 @@
-"""Reading text tables (CSV, TSV, JSON, JSONL, Parquet) with row-precise errors."""
+"""Checked text columns from tables (`load_table`), and seeded train/validation splits."""
 
-import bz2
-import csv
-import gzip
-import json
-import lzma
 import logging
 import os
-import re
 
 import numpy as np
 import pandas as pd
 
 from tfllm.data.errors import DataError
+from tfllm.data.frames import read_frame
 
 logger = logging.getLogger("tfllm.data")
-
-FORMATS = ("csv", "tsv", "json", "jsonl", "parquet")
-_EXTENSIONS = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".tab": "tsv",
-    ".json": "json",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
-# Compressed text files are read transparently.
-_DECOMPRESSORS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
-_COMPRESSION_SUFFIXES = tuple(_DECOMPRESSORS)
-
-
-def infer_format(path, format=None):
-    """Returns the table format of `path`: one of `FORMATS`.
-
-    `format` overrides the file extension. Compressed text files
-    (`train.csv.gz`) take the format of the inner extension.
-    """
-    if format is not None:
-        name = str(format).lower().lstrip(".")
-        if name not in FORMATS:
-            raise DataError(
-                f"unknown format {format!r}; expected one of {', '.join(FORMATS)}",
-                path=path,
-            )
-        return name
-    stem = str(path).lower()
-    for suffix in _COMPRESSION_SUFFIXES:
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    extension = os.path.splitext(stem)[1]
-    if extension not in _EXTENSIONS:
-        raise DataError(
-            f"unknown format {extension or '(no extension)'!r}; expected one of "
-            f"{', '.join(sorted(_EXTENSIONS))} or pass format= "
-            f"({', '.join(FORMATS)})",
-            path=path,
-        )
-    return _EXTENSIONS[extension]
-
-
-def _python_encoding(encoding):
-    # utf-8-sig accepts files with and without the byte order mark Excel writes.
-    return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-
-
-def _encoding_hint(raw):
-    try:
-        raw.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError:
-        return "latin-1"
-
-
-def _read_bytes(path):
-    opener = _DECOMPRESSORS.get(os.path.splitext(path.lower())[1], open)
-    try:
-        with opener(path, "rb") as f:
-            return f.read()
-    except (OSError, EOFError, lzma.LZMAError) as error:
-        raise DataError(f"cannot decompress ({error})", path=path) from None
-
-
-def _decode_error(path, error, encoding, row=None, raw=None, line=None):
-    if raw is None:
-        raw = _read_bytes(path)
-    bad = error.object[error.start : error.start + 1]
-    byte = f" (byte 0x{bad.hex()})" if bad else ""
-    hint = _encoding_hint(raw)
-    where = f"line {line}: " if line is not None else ""
-    return DataError(
-        f"{where}not valid {encoding}{byte}; pass the file's encoding, e.g. "
-        f"encoding={hint!r} (CLI: --encoding {hint})",
-        path=path,
-        row=row,
-    )
-
-
-def _check_file(path):
-    if not os.path.exists(path):
-        raise DataError("no such file", path=path)
-    if os.path.isdir(path):
-        raise DataError("is a directory, expected a file", path=path)
-    if os.path.getsize(path) == 0:
-        raise DataError("file is empty", path=path)
-
-
-def _read_delimited(path, fmt, encoding, header=True, names=None):
-    kwargs = dict(
-        sep="\t" if fmt == "tsv" else ",",
-        # Only truly empty fields are missing: "NA", "None" or "null" are text.
-        keep_default_na=False,
-        na_values=[""],
-        header=0 if header else None,
-        names=names,
-        encoding=_python_encoding(encoding),
-    )
-    if fmt == "tsv":
-        # TSV has no quoting (GLUE, Anki, IANA): a stray quote must not swallow
-        # the following lines into one field.
-        kwargs["quoting"] = csv.QUOTE_NONE
-    try:
-        return pd.read_csv(path, **kwargs)
-    except UnicodeDecodeError as error:
-        replaced = pd.read_csv(path, encoding_errors="replace", **kwargs)
-        row = _first_row_containing(replaced, "\ufffd")
-        raise _decode_error(path, error, encoding, row=row) from None
-    except pd.errors.EmptyDataError:
-        raise DataError("file is empty", path=path) from None
-    except LookupError:
-        raise DataError(f"unknown encoding {encoding!r}", path=path) from None
-    except (EOFError, lzma.LZMAError, gzip.BadGzipFile) as error:
-        raise DataError(f"cannot decompress ({error})", path=path) from None
-    except pd.errors.ParserError as error:
-        message = str(error).strip().splitlines()[-1]
-        match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
-        if match:
-            expected, line, saw = match.groups()
-            sep = "tab" if fmt == "tsv" else "comma"
-            raise DataError(
-                f"line {line}: expected {expected} fields, found {saw} "
-                f"(quote fields that contain a {sep})",
-                path=path,
-            ) from None
-        raise DataError(f"malformed {fmt.upper()}: {message}", path=path) from None
-
-
-def _first_row_containing(frame, needle):
-    for column in frame.columns:
-        values = frame[column]
-        if values.dtype == object or pd.api.types.is_string_dtype(values):
-            hits = np.flatnonzero(values.astype(str).str.contains(needle, regex=False))
-            if len(hits):
-                return int(hits[0]) + 1
-    return None
-
-
-def _read_text(path, encoding):
-    raw = _read_bytes(path)
-    try:
-        return raw.decode(_python_encoding(encoding))
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise _decode_error(path, error, encoding, raw=raw, line=line) from None
-    except LookupError:
-        raise DataError(f"unknown encoding {encoding!r}", path=path) from None
-
-
-def _records_frame(path, records):
-    if not records:
-        raise DataError("no rows", path=path)
-    for index, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise DataError(
-                f"expected a JSON object per row, found {type(record).__name__}",
-                path=path,
-                row=index + 1,
-            )
-    return pd.DataFrame.from_records(records)
-
-
-def _read_json(path, encoding):
-    text = _read_text(path, encoding)
-    if not text.strip():
-        raise DataError("file is empty", path=path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DataError(
-            f"line {error.lineno}: not valid JSON ({error.msg})", path=path
-        ) from None
-    if isinstance(data, dict):
-        # {"column": [values...]} (pandas' default orient) or {"data": [records]}.
-        lists = [value for value in data.values() if isinstance(value, list)]
-        if len(data) == 1 and lists and all(isinstance(r, dict) for r in lists[0]):
-            return _records_frame(path, lists[0])
-        if lists and len(lists) == len(data):
-            lengths = {len(value) for value in lists}
-            if len(lengths) != 1:
-                raise DataError("JSON columns have different lengths", path=path)
-            if lengths == {0}:
-                raise DataError("no rows", path=path)
-            return pd.DataFrame(data)
-        raise DataError(
-            "expected a JSON list of row objects or an object of column lists",
-            path=path,
-        )
-    if isinstance(data, list):
-        return _records_frame(path, data)
-    raise DataError(
-        f"expected a JSON list of row objects, found {type(data).__name__}", path=path
-    )
-
-
-def _read_jsonl(path, encoding):
-    text = _read_text(path, encoding)
-    records = []
-    for line_number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(
-                f"line {line_number}: not valid JSON ({error.msg})", path=path
-            ) from None
-        if not isinstance(record, dict):
-            raise DataError(
-                f"line {line_number}: expected a JSON object, found "
-                f"{type(record).__name__}",
-                path=path,
-            )
-        records.append(record)
-    if not records and not text.strip():
-        raise DataError("file is empty", path=path)
-    return _records_frame(path, records)
-
-
-def _read_parquet(path):
-    try:
-        return pd.read_parquet(path)
-    except Exception as error:  # pyarrow raises several unrelated types.
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise DataError(f"not a readable Parquet file ({message})", path=path) from None
-
-
-def read_frame(path, format=None, encoding="utf-8"):
-    """Reads a whole table into a DataFrame, raising `DataError` on bad input.
-
-    The lower-level half of `load_table`: no column selection or checks.
-    """
-    path = os.fspath(path)
-    _check_file(path)
-    fmt = infer_format(path, format)
-    if fmt in ("csv", "tsv"):
-        frame = _read_delimited(path, fmt, encoding)
-    elif fmt == "json":
-        frame = _read_json(path, encoding)
-    elif fmt == "jsonl":
-        frame = _read_jsonl(path, encoding)
-    else:
-        frame = _read_parquet(path)
-    if len(frame) == 0:
-        raise DataError("no rows (only a header)" if len(frame.columns) else "no rows", path=path)
-    return frame
 
 
 def _missing_mask(values):
@@ -277,14 +21,49 @@ def _missing_mask(values):
     return missing
 
 
+def _short(name, limit=40):
+    text = str(name)
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _column_list(columns, limit=20):
+    # A broken header can be one huge field or thousands of fields; the
+    # message stays one readable line either way.
+    names = [_short(c) for c in columns[:limit]]
+    if len(columns) > limit:
+        names.append(f"... ({len(columns) - limit} more)")
+    return ", ".join(names)
+
+
 def _column(frame, name, path, role):
     if name not in frame.columns:
-        existing = ", ".join(repr(str(c)) for c in frame.columns)
+        existing = _column_list(list(frame.columns))
         hint = " (pass label_column=None for unlabelled files)" if role == "label" else ""
         raise DataError(
             f"no {role} column {name!r}; columns are: {existing}{hint}", path=path
         )
-    return frame[name]
+    repeats = frame.attrs.get("repeated_columns", {}).get(name, 1)
+    if repeats > 1 or isinstance(frame[name], pd.DataFrame):
+        raise DataError(f"the header names column {name!r} more than once", path=path)
+    return _decoded(frame[name], name, path)
+
+
+def _decoded(values, name, path):
+    # Parquet binary columns often hold UTF-8 text; str() would keep b'' quotes.
+    if values.dtype != object:
+        return values
+    is_bytes = values.map(lambda value: isinstance(value, bytes)).to_numpy()
+    if not is_bytes.any():
+        return values
+    decoded = values.copy()
+    for row in np.flatnonzero(is_bytes):
+        try:
+            decoded.iat[row] = values.iat[row].decode("utf-8")
+        except UnicodeDecodeError:
+            raise DataError(
+                f"column {name!r}: not valid UTF-8", path=path, row=int(row) + 1
+            ) from None
+    return decoded
 
 
 def _describe_missing(path, mask, problem, drop):
@@ -301,8 +80,12 @@ def _as_text(values):
 
 
 def _clean_labels(labels):
-    if pd.api.types.is_float_dtype(labels) and np.all(np.mod(labels.to_numpy(), 1) == 0):
-        return labels.astype(np.int64)
+    if pd.api.types.is_float_dtype(labels):
+        values = labels.to_numpy()
+        # Only floats that int64 holds exactly: inf or 1e20 would wrap around.
+        fits = np.isfinite(values).all() and (np.abs(values) < 2.0**63).all()
+        if fits and (values == np.round(values)).all():
+            return labels.astype(np.int64)
     if pd.api.types.is_bool_dtype(labels):
         return labels.astype(np.int64)
     if pd.api.types.is_integer_dtype(labels):
@@ -405,10 +188,10 @@ def load_table(
         >>> frame.columns.tolist()
         ['text', 'label']
     """
-    frame = read_frame(path, format=format, encoding=encoding)
     columns = {text_column: "text"}
     if target_column is not None:
         columns[target_column] = "target"
+    frame = read_frame(path, format=format, encoding=encoding, text_columns=list(columns))
     frame = select_columns(
         frame, os.fspath(path), columns, label_column=label_column, drop_empty=drop_empty
     )
