@@ -15,7 +15,7 @@ ROOT = harness.REPO_ROOT
 TINY = [
     "--epochs", "1", "--vocabulary-size", "300", "--max-source-length", "64",
     "--max-target-length", "16", "--hidden-dim", "16", "--num-layers", "1", "--num-heads", "2",
-    "--intermediate-dim", "32", "--batch-size", "16",
+    "--intermediate-dim", "32", "--batch-size", "16", "--decoding", "greedy",
 ]
 
 
