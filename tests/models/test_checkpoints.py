@@ -51,13 +51,19 @@ def test_bert_preset_converts_to_an_encoder_with_equal_outputs(bert_dir):
     assert tokenizer.token_to_id("w3") == 8
 
 
-def test_gpt2_preset_converts_to_a_decoder_with_equal_outputs(gpt2_dir):
+def test_gpt2_preset_converts_to_a_decoder_with_equal_outputs_and_logits(gpt2_dir):
     gpt2, path = gpt2_dir
     backbone, tokenizer = load_backbone(path, kind="decoder")
     assert isinstance(backbone, DecoderBackbone)
     assert isinstance(tokenizer, keras_hub.models.GPT2Tokenizer)
     batch = decoder_batch()
     assert np.abs(real(backbone(batch), batch) - real(gpt2(batch), batch)).max() <= 1e-5
+
+    from tfllm.models import CausalLanguageModel
+
+    theirs = keras_hub.models.GPT2CausalLM(backbone=gpt2, preprocessor=None)(batch)
+    mine = CausalLanguageModel(backbone)(batch)
+    assert np.abs(real(mine, batch) - real(theirs, batch)).max() <= 1e-5
 
 
 def test_converted_backbone_saves_and_reloads_as_tfllm(bert_dir, tmp_path):

@@ -1,5 +1,7 @@
 """Models built from tfllm layers: classifiers, seq2seq, causal language models and backbones."""
 
+from tfllm.models.backbone_heads import BackboneClassifier, MaskedLanguageModel
+from tfllm.models.causal_language_model import CausalLanguageModel
 from tfllm.models.causal_lm import CausalLM
 from tfllm.models.checkpoints import BackboneError, decoder_from_gpt2, encoder_from_bert, load_backbone
 from tfllm.models.classifier import build_classifier
@@ -12,10 +14,13 @@ from tfllm.models.transformer_classifier import TransformerClassifier
 from tfllm.models.transformer_seq2seq import TransformerSeq2Seq
 
 __all__ = [
+    "BackboneClassifier",
     "BackboneError",
     "CausalLM",
+    "CausalLanguageModel",
     "DecoderBackbone",
     "EncoderBackbone",
+    "MaskedLanguageModel",
     "LSTMClassifier",
     "LSTMSeq2Seq",
     "NGramClassifier",
