@@ -130,6 +130,7 @@ def test_causal_lm_fits_reloads_and_generates_with_the_cache(tmp_path):
     assert greedy == lm.generate(prompts, 10, stop_token_ids=None, use_cache=False, jit_compile=False)
     assert [len(row) for row in greedy] == [10, 10]
     assert loaded.generate(prompts, 10, stop_token_ids=None, jit_compile=False) == greedy
+    assert lm.generate(prompts, 10, stop_token_ids=None) == greedy  # XLA-compiled loop
 
 
 @pytest.mark.parametrize("pooling", [None, "mean"])
@@ -168,3 +169,6 @@ def test_save_to_preset_then_load_backbone_gives_identical_outputs(make, tokeniz
     assert type(loaded) is type(backbone) and type(loaded_words) is type(words)
     assert loaded_words.get_vocabulary() == words.get_vocabulary()
     keras.tree.map_structure(np.testing.assert_array_equal, loaded(batch()), backbone(batch()))
+    half, _ = load_backbone(str(tmp_path), dtype="mixed_bfloat16")
+    assert half.dtype_policy.name == "mixed_bfloat16"
+    assert half.transformer_layers[0].compute_dtype == "bfloat16"

@@ -157,7 +157,7 @@ def _is_local(source):
     return os.path.exists(source) or not (source in BUILTIN_PRESETS or "://" in source)
 
 
-def load_backbone(path_or_preset, kind=None):
+def load_backbone(path_or_preset, kind=None, dtype=None):
     """Loads a backbone and its tokenizer as tfllm classes.
 
     Args:
@@ -167,6 +167,8 @@ def load_backbone(path_or_preset, kind=None):
             `"gpt2_base_en"`, `"hf://google-bert/bert-base-uncased"`; needs
             internet the first time).
         kind: `"encoder"`, `"decoder"` or None (either).
+        dtype: dtype policy to load into (`"mixed_bfloat16"`, ...); None
+            loads floats at Keras' default policy, as keras-hub does.
 
     Returns:
         `(backbone, tokenizer)`: an `EncoderBackbone` or `DecoderBackbone`
@@ -188,10 +190,9 @@ def load_backbone(path_or_preset, kind=None):
     local = _is_local(source)
     name = _inspect_directory(source, kind) if local else None
     try:
+        backbone = keras_hub.models.Backbone.from_preset(source, dtype=dtype)
         if name in ("tfllm>EncoderBackbone", "tfllm>DecoderBackbone"):
-            backbone = keras_hub.models.Backbone.from_preset(source)
             return backbone, _load_tokenizer(source)
-        backbone = keras_hub.models.Backbone.from_preset(source)
         tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(source)
     except BackboneError:
         raise
