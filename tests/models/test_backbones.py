@@ -133,6 +133,14 @@ def test_causal_lm_fits_reloads_and_generates_with_the_cache(tmp_path):
     assert lm.generate(prompts, 10, stop_token_ids=None) == greedy  # XLA-compiled loop
 
 
+def test_generation_stops_at_an_end_token_that_is_also_padding():
+    backbone = decoder(seed=4)
+    first = CausalLanguageModel(backbone).generate([[5, 6, 7]], 10, stop_token_ids=None, jit_compile=False)[0]
+    end = first[4]  # GPT-2 style: <|endoftext|> pads and ends
+    lm = CausalLanguageModel(backbone, pad_token_id=end, end_token_id=end)
+    assert lm.generate([[5, 6, 7]], 10, jit_compile=False) == [first[: first.index(end, 3)]]
+
+
 @pytest.mark.parametrize("pooling", [None, "mean"])
 def test_classifier_on_a_decoder_pools_real_tokens(dec, pooling):
     classifier = BackboneClassifier(dec, num_classes=3, dropout=0.0, pooling=pooling)

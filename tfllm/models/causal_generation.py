@@ -64,7 +64,9 @@ class CausalGenerationMixin:
             stop_token_ids=stop_token_ids,
             pad_token_id=self.pad_token_id,
             max_length=max_length,
-            suppress_token_ids=(self.pad_token_id,),
+            # Padding is never generated, unless it doubles as the stop id (GPT-2 pads with
+            # <|endoftext|>).
+            suppress_token_ids=() if self.pad_token_id in stop_token_ids else (self.pad_token_id,),
         )
 
     def generate(
