@@ -180,3 +180,27 @@ def test_save_to_preset_then_load_backbone_gives_identical_outputs(make, tokeniz
     half, _ = load_backbone(str(tmp_path), dtype="mixed_bfloat16")
     assert half.dtype_policy.name == "mixed_bfloat16"
     assert half.transformer_layers[0].compute_dtype == "bfloat16"
+
+
+@pytest.mark.slow
+def test_generate_step_exports_to_a_saved_model_without_xla_ops(tmp_path):
+    import tensorflow as tf
+
+    from tfllm.serving.export import saved_model_ops
+
+    lm = CausalLanguageModel(decoder(seed=4))
+    module = tf.Module()
+    module.lm = lm
+    module.generate = tf.function(
+        lambda tokens, lengths: lm.generate_step(tokens, lengths, 10, "greedy"),
+        input_signature=[tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32)],
+    )
+    path = str(tmp_path / "lm")
+    tf.saved_model.save(module, path)
+    assert not [op for op in saved_model_ops(path) if op.startswith("Xla")]
+    tokens = np.zeros((2, 16), "int32")
+    tokens[0, :3], tokens[1, :2] = [5, 6, 7], [8, 9]
+    loaded = tf.saved_model.load(path)
+    out = loaded.generate(tokens, np.array([3, 2], "int32")).numpy()
+    expected = lm.generate([[5, 6, 7], [8, 9]], 10, stop_token_ids=None, jit_compile=False)
+    assert [list(row[:10]) for row in out] == expected
