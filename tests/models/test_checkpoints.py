@@ -112,6 +112,9 @@ def test_incomplete_directories(bert_dir, tmp_path):
     (no_tokenizer / "config.json").write_text(config)
     (no_tokenizer / "model.weights.h5").write_bytes(open(os.path.join(bert_dir[1], "model.weights.h5"), "rb").read())
     assert "no tokenizer.json" in _error(str(no_tokenizer))
+    (no_tokenizer / "tokenizer.json").write_text(open(os.path.join(bert_dir[1], "tokenizer.json")).read())
+    (no_tokenizer / "model.weights.h5").write_bytes(b"not an h5 file")
+    assert "cannot load the backbone directory" in _error(str(no_tokenizer))
 
 
 def test_wrong_kind_and_unsupported_backbones(bert_dir, gpt2_dir, tmp_path):

@@ -196,7 +196,7 @@ def load_backbone(path_or_preset, kind=None, dtype=None):
         tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(source)
     except BackboneError:
         raise
-    except (OSError, ValueError, KeyError, ImportError) as error:
+    except (OSError, ValueError, KeyError, TypeError, ImportError) as error:
         what = "backbone directory" if local else "preset (unknown name, or not downloadable offline)"
         raise BackboneError(f"{source}: cannot load the {what}: {_first_line(error)}") from error
     found = _kind_of_backbone(backbone)
