@@ -46,15 +46,11 @@ USAGE_EXIT_CODE = 2
 def _user_errors():
     """Exception types that mean bad input rather than a bug."""
     from tfllm.data.errors import DataError
+    from tfllm.models.checkpoints import BackboneError
+    from tfllm.serving.export import ExportError
 
-    errors = [UsageError, DataError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError]
-    try:
-        from tfllm.serving.export import ExportError
-
-        errors.append(ExportError)
-    except ImportError:  # pragma: no cover - serving is part of the package
-        pass
-    return tuple(errors)
+    return (UsageError, DataError, ExportError, BackboneError,
+            FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 def one_line(error):

@@ -70,6 +70,12 @@ class ClassificationConfig:
     pretrain_data: str = None  # a table file with a text column (labels ignored)
     pretrain_dataset: str = None  # or a public data set's train texts
     pretrain_epochs: int = 2
+    # Fine-tuning a pre-trained backbone (tfllm.models.load_backbone) instead
+    # of training `model` from scratch: a directory or a keras-hub preset.
+    backbone: str = None
+    backbone_lr_factor: float = 0.1  # the backbone's learning rate / the head's
+    freeze_epochs: int = 0  # epochs the backbone stays frozen first
+    warmup_fraction: float = 0.1  # share of the steps the learning rate warms up over
 
     def __post_init__(self):
         if self.model not in MODEL_KINDS:
@@ -152,8 +158,7 @@ class ClassificationTask:
 
         from tfllm import data
         from tfllm.metrics.classification import classification_report
-        from tfllm.models.classifier import build_classifier, set_token_vectors
-        from tfllm.training import fit, global_batch_size, is_chief, local_copy, runs
+        from tfllm.training import global_batch_size, is_chief, local_copy, runs
 
         config = self.config(**dataclasses.asdict(config))
         strategy = strategy or tf.distribute.get_strategy()
@@ -177,15 +182,10 @@ class ClassificationTask:
 
         run_dir = runs.prepare_run_dir(config.run_dir)
         labels.save(run_dir.file("labels.txt"))
-        corpus = train_frame.text if unlabeled is None else pretraining_corpus(train_frame.text, val_frame.text, unlabeled)
-        tokenizer, vocabulary = _tokenizer(config, run_dir, corpus)
-        vectors, pretrain_seconds = None, 0.0
-        if unlabeled is not None and not run_dir.resuming:  # A resumed run restores its weights.
-            started = time.perf_counter()
-            vectors = pretrain_token_vectors(config, tokenizer, vocabulary, corpus, log=log)
-            pretrain_seconds = time.perf_counter() - started
-        max_length = config.resolved_max_length()
         batch_size = global_batch_size(config.batch_size, strategy)
+        build, tokenizer, vocabulary_size, max_length, pretrain_seconds = self._model_recipe(
+            config, run_dir, train_frame, val_frame, unlabeled, len(labels), log
+        )
         train_data = data.make_dataset(
             train_frame.text, y_train, tokenizer=tokenizer, batch_size=batch_size, max_length=max_length,
             seed=config.seed,
@@ -196,30 +196,19 @@ class ClassificationTask:
         weights = class_weight_table(y_train, len(labels))
         if config.class_weights:
             train_data = with_class_weights(train_data, weights)
-
         with strategy.scope():
-            model = build_classifier(config.model, len(vocabulary), len(labels), max_length, **config.model_options)
-            if vectors is not None:
-                set_token_vectors(model, vectors)
-            model.compile(
-                optimizer=make_optimizer(config.model, config.learning_rate),
-                loss="sparse_categorical_crossentropy",
-                metrics=["accuracy"],
-            )
-        callbacks = [*callbacks, *runs.run_callbacks(run_dir, config.patience)]
-        started = time.perf_counter()
-        history = fit(
-            model, train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
-            strategy=strategy, backup_dir=run_dir.backup, verbose=config.verbose,
+            model, optimizer, recipe_callbacks = build(-(-len(train_frame) // batch_size))
+            model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        history, train_seconds = runs.fit_in_run_dir(
+            model, train_data, val_data, run_dir, epochs=config.epochs, strategy=strategy,
+            callbacks=[*callbacks, *recipe_callbacks, *runs.run_callbacks(run_dir, config.patience)],
+            verbose=config.verbose, title=f"{config.backbone or config.model} on {source}",
         )
-        train_seconds = time.perf_counter() - started
-        runs.save_history(history, run_dir.history)
-        if history.history:
-            runs.plot_history(history, run_dir.curves, title=f"{config.model} on {source}")
 
         metadata = {
-            "app": self.name, "model": config.model, "max_length": max_length,
-            "vocabulary_size": len(vocabulary), "trained_on": source, "examples": len(train_frame),
+            "app": self.name, "model": "backbone" if config.backbone else config.model, "max_length": max_length,
+            "vocabulary_size": vocabulary_size, "trained_on": source, "examples": len(train_frame),
+            "backbone": config.backbone,
         }
         # Distributed variables do not export (Keras' LSTM seed state); a plain copy does.
         model = local_copy(model)
@@ -234,7 +223,8 @@ class ClassificationTask:
         val_losses = history.history.get("val_loss") or [float("nan")]
         return {
             "command": "train",
-            "model": config.model,
+            "model": metadata["model"],
+            "backbone": config.backbone,
             "data": source,
             "labels": labels.labels,
             "train_examples": len(train_frame),
@@ -253,6 +243,43 @@ class ClassificationTask:
             "run_dir": run_dir.path,
             "export": export,
         }
+
+    @staticmethod
+    def _model_recipe(config, run_dir, train_frame, val_frame, unlabeled, num_classes, log):
+        """`(build(steps_per_epoch) -> (model, optimizer, callbacks), tokenizer, vocabulary size,
+        max length, pre-training seconds)`: a tfllm kind from scratch, or a pre-trained backbone."""
+        from tfllm.models.classifier import build_classifier, set_token_vectors
+
+        if config.backbone:
+            from tfllm.tasks.backbone_finetuning import finetuning_optimizer, load_for_classification
+
+            if unlabeled is not None:
+                raise ValueError("give either --backbone or --pretrain-data/--pretrain-dataset, not both")
+            # The backbone's weights load inside the strategy's scope; its tokenizer is needed first.
+            _, tokenizer, max_length = load_for_classification(config, num_classes)
+
+            def build(steps_per_epoch):
+                model, _, _ = load_for_classification(config, num_classes)
+                return (model, *finetuning_optimizer(config, model, steps_per_epoch))
+
+            return build, tokenizer, int(tokenizer.tokenizer.vocabulary_size()), max_length, 0.0
+
+        corpus = train_frame.text if unlabeled is None else pretraining_corpus(train_frame.text, val_frame.text, unlabeled)
+        tokenizer, vocabulary = _tokenizer(config, run_dir, corpus)
+        vectors, pretrain_seconds = None, 0.0
+        if unlabeled is not None and not run_dir.resuming:  # A resumed run restores its weights.
+            started = time.perf_counter()
+            vectors = pretrain_token_vectors(config, tokenizer, vocabulary, corpus, log=log)
+            pretrain_seconds = time.perf_counter() - started
+        max_length = config.resolved_max_length()
+
+        def build(steps_per_epoch):
+            model = build_classifier(config.model, len(vocabulary), num_classes, max_length, **config.model_options)
+            if vectors is not None:
+                set_token_vectors(model, vectors)
+            return model, make_optimizer(config.model, config.learning_rate), []
+
+        return build, tokenizer, len(vocabulary), max_length, pretrain_seconds
 
     # Export and prediction.
 
@@ -275,13 +302,17 @@ class ClassificationTask:
 
         model = load_trained_model(run_dir)
         run_dir = os.fspath(run_dir)
-        vocabulary = text.load_vocabulary(os.path.join(run_dir, "vocabulary.txt"))
         labels = data.LabelVocabulary.load(os.path.join(run_dir, "labels.txt"))
         with open(os.path.join(run_dir, "metadata.json"), encoding="utf-8") as file:
             metadata = json.load(file)
+        if metadata.get("backbone"):
+            from tfllm.tasks.backbone_finetuning import backbone_tokenizer
+
+            tokenizer = backbone_tokenizer(metadata["backbone"], metadata["max_length"])
+        else:
+            tokenizer = text.make_wordpiece_tokenizer(text.load_vocabulary(os.path.join(run_dir, "vocabulary.txt")))
         export = ClassifierExport(
-            text.make_wordpiece_tokenizer(vocabulary), model, labels.labels,
-            max_length=metadata.get("max_length"), metadata=metadata,
+            tokenizer, model, labels.labels, max_length=metadata.get("max_length"), metadata=metadata,
         )
         return self.export(export, export_dir)
 
