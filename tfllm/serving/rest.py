@@ -25,6 +25,7 @@ from tensorflow_serving.apis import (
 )
 
 from tfllm.serving import protocol
+from tfllm.serving import rest_json
 from tfllm.serving import servables
 from tfllm.serving.protocol import ServingError, invalid, not_found
 
@@ -71,7 +72,7 @@ def _rest_inputs(body, signature_def):
                 f"input tensor alias not found in signature: {', '.join(unknown)}. Inputs expected "
                 f"to be in the set {{{','.join(sorted(specs))}}}"
             )
-        return {k: protocol.json_to_ndarray(v, specs[k].dtype, k) for k, v in named.items()}, False
+        return {k: rest_json.json_to_ndarray(v, specs[k].dtype, k) for k, v in named.items()}, False
     instances = body["instances"]
     if not isinstance(instances, list) or not instances:
         raise invalid('"instances" must be a non-empty list')
@@ -94,11 +95,11 @@ def _rest_inputs(body, signature_def):
         columns = {next(iter(specs)): instances}
     else:
         raise invalid(f'"instances" must be objects keyed by input name ({sorted(specs)})')
-    return {k: protocol.json_to_ndarray(v, specs[k].dtype, k) for k, v in columns.items()}, True
+    return {k: rest_json.json_to_ndarray(v, specs[k].dtype, k) for k, v in columns.items()}, True
 
 
 def _rest_outputs(outputs, row_format):
-    encoded = {k: protocol.ndarray_to_json(v, k) for k, v in outputs.items()}
+    encoded = {k: rest_json.ndarray_to_json(v, k) for k, v in outputs.items()}
     if not row_format:
         return {"outputs": encoded[next(iter(encoded))] if len(encoded) == 1 else encoded}
     sizes = {v.shape[0] if v.ndim else None for v in outputs.values()}
@@ -122,7 +123,7 @@ def _feature(value, name):
         feature.float_list.value.extend(float(v) for v in values)
     elif all(isinstance(v, str) or (isinstance(v, dict) and set(v) == {"b64"}) for v in values):
         feature.bytes_list.value.extend(
-            protocol.json_to_ndarray([v], types_pb2.DT_STRING, name)[0] for v in values
+            rest_json.json_to_ndarray([v], types_pb2.DT_STRING, name)[0] for v in values
         )
     else:
         raise invalid(f'feature "{name}" must be numbers or strings. Received: {value!r}')
