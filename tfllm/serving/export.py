@@ -33,6 +33,7 @@ from tfllm.serving.op_check import (  # noqa: F401
     registered_ops,
     saved_model_ops,
     unsupported_ops,
+    xla_ops,
 )
 from tfllm.serving.warmup import (  # noqa: F401
     MAX_WARMUP_RECORDS,
@@ -46,7 +47,7 @@ __all__ = [
     "ExportError", "check_serving_ops", "export_saved_model", "list_versions",
     "model_server_config", "next_version", "read_model_config", "read_saved_model_proto",
     "read_signature_defs", "read_warmup_requests", "registered_ops", "resolve_model_dir",
-    "saved_model_ops", "unsupported_ops", "write_model_config", "write_warmup_requests",
+    "saved_model_ops", "unsupported_ops", "write_model_config", "write_warmup_requests", "xla_ops",
     "MAX_WARMUP_RECORDS", "WARMUP_FILE",
 ]
 

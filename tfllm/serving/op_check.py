@@ -71,13 +71,28 @@ def unsupported_ops(op_names, core_ops, text_ops):
     return sorted(set(op_names) - set(core_ops) - set(text_ops))
 
 
+def xla_ops(op_names):
+    """Returns the sorted names in `op_names` that are XLA ops (`Xla*`)."""
+    return sorted(op for op in set(op_names) if op.startswith("Xla"))
+
+
 def check_serving_ops(path):
     """Checks that stock TF Serving can run every op of the SavedModel at `path`.
 
     Stock TF Serving links core TensorFlow and tensorflow-text ops, nothing
-    else. Returns the sorted op names; raises `ExportError` naming the others.
+    else, and cannot be relied on for XLA ops even though they are core.
+    Returns the sorted op names; raises `ExportError` naming the others.
     """
     ops = saved_model_ops(path)
+    xla = xla_ops(ops)
+    if xla:
+        # TF Serving runs Xla* ops on CPU only with --xla_cpu_compilation_enabled=true
+        # (off by default), and its GPU builds fail to load them (tensorflow/serving#2217).
+        raise ExportError(
+            f"{path}: ops {xla} are XLA ops: stock TF Serving runs them on CPU only with "
+            "--xla_cpu_compilation_enabled=true (off by default) and its GPU builds fail on "
+            "them (tensorflow/serving issue 2217); build the graph without XLA ops"
+        )
     core, text = registered_ops()
     unknown = unsupported_ops(ops, core, text)
     if unknown:
