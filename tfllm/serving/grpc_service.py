@@ -29,8 +29,9 @@ from tfllm.serving.servables import Recorder
 class _Servicer:
     """Shared plumbing: metrics, error statuses, and running blocking work off the loop."""
 
-    def __init__(self, manager, metrics, executor):
+    def __init__(self, manager, metrics, executor, max_bytes=None):
         self._manager = manager
+        self._max_bytes = max_bytes  # Largest decoded input tensor.
         self._recorder = Recorder(metrics, "GRPC")
         self._executor = executor
 
@@ -56,7 +57,7 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
     async def Predict(self, request, context):
         async def work():
             servable = self._manager.resolve(request.model_spec)
-            inputs = {k: protocol.to_ndarray(v) for k, v in request.inputs.items()}
+            inputs = {k: protocol.to_ndarray(v, k, self._max_bytes) for k, v in request.inputs.items()}
             name = servables.prepare_predict(servable, request.model_spec, inputs)
             outputs = await servable.run_async(name, inputs, self._executor)
             outputs = servables.filter_outputs(outputs, request.output_filter)

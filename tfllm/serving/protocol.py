@@ -118,7 +118,10 @@ _VAL_FIELD = {
 
 def dtype_name(dtype_enum):
     """'DT_STRING' style name of a DataType enum value."""
-    return types_pb2.DataType.Name(dtype_enum)
+    try:
+        return types_pb2.DataType.Name(dtype_enum)
+    except ValueError:  # A value no DataType has: a proto from a newer or broken sender.
+        return f"DataType({dtype_enum})"
 
 
 def describe_dtype(np_dtype):
@@ -138,33 +141,75 @@ def numpy_dtype(dtype_enum):
     return np.dtype(_NUMPY[dtype_enum])
 
 
-def to_ndarray(proto):
-    """Returns a `TensorProto` as a numpy array (bytes objects for DT_STRING)."""
+def _range_checked(values, dtype, name, dtype_enum):
+    if dtype_enum == types_pb2.DT_HALF:
+        dtype = np.dtype(np.uint16)  # half_val holds the float16 bit patterns.
+    if dtype.kind in "iu" and len(values):
+        info = np.iinfo(dtype)
+        low, high = min(values), max(values)
+        if low < info.min or high > info.max:
+            raise invalid(
+                f'input "{name}": {dtype_name(dtype_enum)} values must lie in [{info.min}, '
+                f"{info.max}]. Received: {low if low < info.min else high}"
+            )
+    return values
+
+
+def to_ndarray(proto, name="tensor", max_bytes=None):
+    """Returns a `TensorProto` as a numpy array (bytes objects for DT_STRING).
+
+    Raises INVALID_ARGUMENT naming input `name` for a malformed tensor, or one
+    whose values would take more than `max_bytes` bytes.
+    """
+    if proto.tensor_shape.unknown_rank:
+        raise invalid(f'input "{name}": a tensor needs a fully defined shape, not unknown_rank')
     shape = [d.size for d in proto.tensor_shape.dim]
-    size = int(np.prod(shape, dtype=np.int64))
+    if any(d < 0 for d in shape):
+        raise invalid(f'input "{name}": dimensions must be >= 0. Received shape {shape}')
+    size, extent = 1, 1
+    for d in shape:  # Python ints: np.prod would overflow on hostile shapes.
+        size *= d
+        extent *= max(d, 1)
+    if extent >= 2 ** 63:  # numpy (and TensorFlow) refuse such shapes even with a 0 in them.
+        raise invalid(f'input "{name}": shape {shape} is too large for a tensor')
+    if proto.dtype != types_pb2.DT_STRING and proto.dtype not in _NUMPY:
+        raise invalid(f'input "{name}": unsupported tensor dtype {dtype_name(proto.dtype)}')
+    dtype = numpy_dtype(proto.dtype)
+    if max_bytes is not None and extent * dtype.itemsize > max_bytes:
+        raise invalid(
+            f'input "{name}": shape {shape} is too large: its values would take more than the '
+            f"{max_bytes} bytes a request may carry"
+        )
     if proto.dtype == types_pb2.DT_STRING:
+        if proto.tensor_content:
+            raise invalid(f'input "{name}": DT_STRING values go in string_val, not tensor_content')
         values = list(proto.string_val)
         array = np.empty(len(values), dtype=object)
         array[:] = values
+    elif proto.tensor_content:
+        content = proto.tensor_content
+        if len(content) != size * dtype.itemsize:
+            raise invalid(
+                f'input "{name}": tensor_content has {len(content)} bytes but shape {shape} of '
+                f"{dtype_name(proto.dtype)} needs {size * dtype.itemsize}"
+            )
+        return np.frombuffer(content, dtype=dtype).reshape(shape).copy()
     else:
-        dtype = numpy_dtype(proto.dtype)
-        if proto.tensor_content:
-            return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape).copy()
-        values = getattr(proto, _VAL_FIELD[proto.dtype])
+        values = _range_checked(getattr(proto, _VAL_FIELD[proto.dtype]), dtype, name, proto.dtype)
         if proto.dtype == types_pb2.DT_HALF:
             array = np.asarray(values, dtype=np.uint16).view(np.float16)
         else:
             array = np.asarray(values, dtype=dtype)
     if array.size == size:
         return array.reshape(shape)
+    if array.size > size:
+        raise invalid(f'input "{name}": tensor has {array.size} values but its shape {shape} holds {size}')
     # A TensorProto may list fewer values than its shape holds: the last repeats.
     if array.size == 0:
         if array.dtype == object:
             return np.full(shape, b"", dtype=object)
         return np.zeros(shape, dtype=array.dtype)
-    if array.size < size:
-        return np.concatenate([array, np.repeat(array[-1:], size - array.size)]).reshape(shape)
-    raise invalid(f"tensor has {array.size} values but its shape {shape} holds {size}")
+    return np.concatenate([array, np.repeat(array[-1:], size - array.size)]).reshape(shape)
 
 
 def as_bytes(value):

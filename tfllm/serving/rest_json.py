@@ -10,23 +10,49 @@ from tensorflow.core.framework import types_pb2
 
 from tfllm.serving.protocol import as_bytes, dtype_name, invalid, numpy_dtype
 
+# TensorFlow's limit on the rank of a tensor (TensorShape::MaxDimensions).
+MAX_RANK = 254
+
+
+def _short(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _check_depth(value, name):
+    """Refuses lists nested deeper than a tensor's rank may be, without recursing."""
+    level, depth = [value], 0
+    while level:
+        level = [x for v in level if isinstance(v, list) for x in v]
+        if level:
+            depth += 1
+        if depth > MAX_RANK:
+            raise invalid(f'input "{name}": lists nested more than {MAX_RANK} deep; a tensor has '
+                          f"at most {MAX_RANK} dimensions")
+
 
 def json_to_ndarray(value, dtype_enum, name):
     """Decodes a JSON value (nested lists, `{"b64": ...}` for bytes) for input `name`."""
+    _check_depth(value, name)
     if dtype_enum == types_pb2.DT_STRING:
         def convert(v):
             if isinstance(v, list):
                 return [convert(x) for x in v]
             if isinstance(v, dict):
                 if set(v) != {"b64"} or not isinstance(v["b64"], str):
-                    raise invalid(f'input "{name}": objects must be {{"b64": "<base64>"}}. Received: {v}')
+                    raise invalid(f'input "{name}": objects must be {{"b64": "<base64>"}}. '
+                                  f"Received: {_short(v)}")
                 try:
                     return base64.b64decode(v["b64"], validate=True)
                 except ValueError:
                     raise invalid(f'input "{name}": invalid base64 in {{"b64": ...}}') from None
             if isinstance(v, str):
-                return v.encode("utf-8")
-            raise invalid(f'input "{name}" must be DT_STRING. Received: {json_type(v)} value {v!r}')
+                try:
+                    return v.encode("utf-8")
+                except UnicodeEncodeError:  # A lone surrogate such as "\ud800".
+                    raise invalid(f'input "{name}": strings must be valid Unicode. '
+                                  f"Received: {_short(v)}") from None
+            raise invalid(f'input "{name}" must be DT_STRING. Received: {json_type(v)} value {_short(v)}')
         converted = convert(value)
         array = _object_array(converted, name)
         return array
@@ -38,7 +64,8 @@ def json_to_ndarray(value, dtype_enum, name):
                 check(x)
         elif isinstance(v, (str, dict)) or v is None:
             raise invalid(
-                f'input "{name}" must be {dtype_name(dtype_enum)}. Received: {json_type(v)} value {v!r}'
+                f'input "{name}" must be {dtype_name(dtype_enum)}. Received: {json_type(v)} '
+                f"value {_short(v)}"
             )
         elif isinstance(v, float) and dtype.kind in "iub":
             raise invalid(f'input "{name}" must be {dtype_name(dtype_enum)}. Received: float value {v!r}')

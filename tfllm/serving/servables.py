@@ -163,7 +163,7 @@ class Servable:
                 )
             request = entry.predict_log.request
             name, signature_def = self.signature(request.model_spec.signature_name)
-            inputs = {k: protocol.to_ndarray(v) for k, v in request.inputs.items()}
+            inputs = {k: protocol.to_ndarray(v, k) for k, v in request.inputs.items()}
             self.check_inputs(name, signature_def, inputs)
             self._call(name, inputs)
         return len(logs)

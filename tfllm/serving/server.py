@@ -238,7 +238,8 @@ class ModelServer:
                 ("grpc.so_reuseport", 0),
             ])
             prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-                PredictionServicer(self.manager, self.metrics, self._executor), server
+                PredictionServicer(self.manager, self.metrics, self._executor,
+                                   self.max_message_size), server
             )
             model_service_pb2_grpc.add_ModelServiceServicer_to_server(
                 ModelServicer(self.manager, self.metrics, self._executor), server
