@@ -70,7 +70,9 @@ def _post(server, path, body):
         conn.request("POST", path, body=body)
         response = conn.getresponse()  # Before the fixes some of these dropped the connection.
         payload = json.loads(response.read())
-        return response.status, payload.get("error", "") if isinstance(payload, dict) else payload
+        if isinstance(payload, dict) and set(payload) == {"error"}:
+            return response.status, payload["error"]
+        return response.status, payload
     finally:
         conn.close()
 
@@ -120,3 +122,17 @@ def test_a_stalled_rest_body_releases_its_connection(server, monkeypatch):
         start = time.monotonic()
         assert s.recv(1024) == b""  # Closed by the server, not held open forever.
         assert time.monotonic() - start < 5
+
+
+def test_a_request_larger_than_the_batch_queue_is_served(probe_base):
+    from tfllm.serving.batching import BatchingParameters
+    from tfllm.serving.server import ModelServer
+
+    params = BatchingParameters(max_batch_size=2, max_enqueued_batches=1, batch_timeout_micros=0)
+    with ModelServer(model_name="probe", model_base_path=str(probe_base), port=0, rest_api_port=0,
+                     enable_batching=True, batching_parameters=params,
+                     file_system_poll_wait_seconds=0) as server:
+        # 5 rows exceed the queue's 2 * 1: UNAVAILABLE however empty the queue was, before.
+        status, body = _post(server, "/v1/models/probe:predict", json.dumps({"instances": ["x"] * 5}))
+        assert status == 200, body
+        assert len(body["predictions"]) == 5

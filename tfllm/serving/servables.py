@@ -121,6 +121,11 @@ class Servable:
         rows = {v.shape[0] if v.ndim else None for v in inputs.values()}
         if len(rows) != 1 or None in rows or 0 in rows:
             return None
+        if max(rows) > self._batching.max_batch_size:
+            # It would run alone anyway, and counted against the queue limit a
+            # request over max_enqueued_batches * max_batch_size rows could
+            # never be admitted: UNAVAILABLE forever, retries included.
+            return None
         with self._lock:
             if self._closed:
                 return None
