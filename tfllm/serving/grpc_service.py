@@ -29,16 +29,20 @@ from tfllm.serving.servables import Recorder
 class _Servicer:
     """Shared plumbing: metrics, error statuses, and running blocking work off the loop."""
 
-    def __init__(self, manager, metrics, executor, max_bytes=None):
+    def __init__(self, manager, metrics, executor, max_bytes=None, admission=None):
         self._manager = manager
+        self._admission = admission  # An InFlightLimit for inference calls, or None.
         self._max_bytes = max_bytes  # Largest decoded input tensor.
         self._recorder = Recorder(metrics, "GRPC")
         self._executor = executor
 
-    async def _serve(self, context, api, model_name, work, response_type):
+    async def _serve(self, context, api, model_name, work, response_type, admit=False):
         start = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
+            if admit and self._admission is not None:
+                with self._admission.admit():
+                    return await work()
             return await work()
         except Exception as e:
             error = servables.as_serving_error(e, api, model_name)
@@ -67,7 +71,7 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
                 response.outputs[key].CopyFrom(protocol.to_tensor_proto(value))
             return response
         return await self._serve(context, "predict", request.model_spec.name, work,
-                                 predict_pb2.PredictResponse)
+                                 predict_pb2.PredictResponse, admit=True)
 
     async def _run_examples(self, context, api, request, run, response_type):
         """Classify/Regress: `run(manager, request)` gives the result put into `response_type`."""
@@ -76,7 +80,8 @@ class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServic
             response = response_type(result=result)
             servables.fill_spec(response.model_spec, servable, name)
             return response
-        return await self._serve(context, api, request.model_spec.name, work, response_type)
+        return await self._serve(context, api, request.model_spec.name, work, response_type,
+                                 admit=True)
 
     async def Classify(self, request, context):
         return await self._run_examples(context, "classify", request, servables.classify,

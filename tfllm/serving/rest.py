@@ -277,22 +277,27 @@ class _RestHandler(http.server.BaseHTTPRequestHandler):
         verb = match["verb"]
         spec_name = urllib.parse.unquote(match["name"])
         try:
-            try:
-                body = json.loads(raw or b"null")
-            except (ValueError, UnicodeDecodeError) as e:
-                raise invalid(f"JSON Parse error: {e}") from None
-            except RecursionError:
-                raise invalid("JSON Parse error: the request body is nested too deeply") from None
-            if not isinstance(body, dict):
-                raise invalid("request body must be a JSON object")
-            signature_name = body.get("signature_name", "")
-            if not isinstance(signature_name, str):
-                raise invalid('"signature_name" must be a string')
-            spec = _rest_model_spec(match, signature_name)
-            result = self.app.rest_recorder(verb, spec_name, lambda: self._run(verb, spec, body))
+            # Refused before parsing: under overload a refusal must stay cheap.
+            with self.app.admission.admit():
+                result = self._inference(match, verb, spec_name, raw)
             self._send_json(200, result)
         except ServingError as e:
             self._error(e)
+
+    def _inference(self, match, verb, spec_name, raw):
+        try:
+            body = json.loads(raw or b"null")
+        except (ValueError, UnicodeDecodeError) as e:
+            raise invalid(f"JSON Parse error: {e}") from None
+        except RecursionError:
+            raise invalid("JSON Parse error: the request body is nested too deeply") from None
+        if not isinstance(body, dict):
+            raise invalid("request body must be a JSON object")
+        signature_name = body.get("signature_name", "")
+        if not isinstance(signature_name, str):
+            raise invalid('"signature_name" must be a string')
+        spec = _rest_model_spec(match, signature_name)
+        return self.app.rest_recorder(verb, spec_name, lambda: self._run(verb, spec, body))
 
     def _drain(self):
         try:

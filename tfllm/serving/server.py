@@ -29,6 +29,7 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfllm.serving import export
+from tfllm.serving.admission import InFlightLimit
 from tfllm.serving.batching import BatchingParameters
 from tfllm.serving.grpc_service import ModelServicer, PredictionServicer
 from tfllm.serving.metrics import Metrics
@@ -103,6 +104,11 @@ class ModelServer:
         grpc_max_message_size: largest request (gRPC message or REST body) in
             bytes; larger ones fail with RESOURCE_EXHAUSTED (HTTP 413).
         grpc_max_threads: threads answering gRPC requests.
+        max_in_flight_requests: Predict/Classify/Regress requests (gRPC and
+            REST together) run at once; more are refused with UNAVAILABLE
+            (HTTP 503) instead of queuing. Default: `grpc_max_threads` with
+            batching off, no limit with batching on (then
+            `max_enqueued_batches` refuses the excess). 0: no limit.
         tensorflow_intra_op_parallelism: threads one op may use; 0 lets
             TensorFlow pick (one per core). On a machine with few cores that
             also runs the gRPC front end, 1 leaves more CPU for requests.
@@ -124,7 +130,8 @@ class ModelServer:
                  model_config=None, port=8500, rest_api_port=None, host="127.0.0.1",
                  enable_batching=False, batching_parameters=None,
                  file_system_poll_wait_seconds=1.0, grpc_max_message_size=DEFAULT_MAX_MESSAGE_SIZE,
-                 grpc_max_threads=64, model_config_file_poll_wait_seconds=0,
+                 grpc_max_threads=64, max_in_flight_requests=None,
+                 model_config_file_poll_wait_seconds=0,
                  tensorflow_intra_op_parallelism=0, tensorflow_inter_op_parallelism=0):
         sources = sum(x is not None for x in (model_base_path, model_config_file, model_config))
         if sources != 1:
@@ -162,6 +169,9 @@ class ModelServer:
         self.poll_seconds = float(file_system_poll_wait_seconds)
         self.max_message_size = int(grpc_max_message_size)
         self.grpc_max_threads = int(grpc_max_threads)
+        if max_in_flight_requests is None:
+            max_in_flight_requests = 0 if self.batching else self.grpc_max_threads
+        self.admission = InFlightLimit(max_in_flight_requests)
         self.metrics = Metrics()
         self.manager = None
         self.rest_recorder = Recorder(self.metrics, "REST")
@@ -239,7 +249,7 @@ class ModelServer:
             ])
             prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
                 PredictionServicer(self.manager, self.metrics, self._executor,
-                                   self.max_message_size), server
+                                   self.max_message_size, self.admission), server
             )
             model_service_pb2_grpc.add_ModelServiceServicer_to_server(
                 ModelServicer(self.manager, self.metrics, self._executor), server
