@@ -16,12 +16,43 @@ import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2
 
 from tfllm.serving import export
+from tfllm.serving import signatures as sig
 from tfllm.serving.protocol import invalid, not_found
 from tfllm.serving.servables import Servable
 
 log = logging.getLogger("tfllm.serving")
 
 _State = get_model_status_pb2.ModelVersionStatus.State
+
+
+def check_contract(old, new):
+    """Raises ExportError if `new` breaks a signature clients of `old` call.
+
+    A new version may add signatures and outputs; removing or renaming a
+    signature, an input or an output, or changing an input's dtype, would
+    fail every request once it took over.
+    """
+    # serving_default first: the signature most clients call names the break.
+    for name in sorted(old.signature_defs, key=lambda n: (n != sig.SERVING_DEFAULT, n)):
+        if name.startswith("__"):  # __saved_model_init_op is not callable.
+            continue
+        old_def = old.signature_defs[name]
+        new_def = new.signature_defs.get(name)
+        if new_def is None:
+            raise export.ExportError(f"signature {name!r} of version {old.version} is missing")
+        old_inputs = {k: v.dtype for k, v in old_def.inputs.items()}
+        new_inputs = {k: v.dtype for k, v in new_def.inputs.items()}
+        if old_inputs != new_inputs:
+            raise export.ExportError(
+                f"signature {name!r} takes inputs {sorted(new_inputs)} (dtypes "
+                f"{[new_inputs[k] for k in sorted(new_inputs)]}) but version {old.version} takes "
+                f"{sorted(old_inputs)} ({[old_inputs[k] for k in sorted(old_inputs)]})"
+            )
+        missing = sorted(set(old_def.outputs) - set(new_def.outputs))
+        if missing:
+            raise export.ExportError(
+                f"signature {name!r} lacks outputs {missing} that version {old.version} has"
+            )
 
 
 class _Model:
@@ -84,14 +115,19 @@ class _Model:
             return
         self.status[version] = (_State.LOADING, 0, "")
         start = time.monotonic()
+        servable = None
         try:
             servable = Servable(
                 self.name, version, path, self.manager.batching, self.manager.metrics
             )
+            if self.servables and version > max(self.servables):
+                check_contract(self.servables[max(self.servables)], servable)
             warmed = servable.warmup()
         except Exception as e:  # A broken version must never take the server down.
             message = str(getattr(e, "message", e)).strip().splitlines()
             message = message[0] if message else type(e).__name__
+            if servable is not None:
+                servable.close()
             self._failed[version] = stamp
             self.status[version] = (_State.END, grpc.StatusCode.UNKNOWN.value[0], message)
             log.error("model %s version %d failed to load from %s: %s", self.name, version, path, message)
