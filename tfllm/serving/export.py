@@ -89,10 +89,10 @@ def export_saved_model(obj, base_path, signatures, *, version=None, options=None
     final = os.path.join(base_path, str(int(version)))
     if tf.io.gfile.exists(final):
         raise ExportError(f"{final}: version {version} already exists; refusing to overwrite it")
-    tf.io.gfile.makedirs(base_path)
     # A dot-name is never an integer, so servers polling base_path ignore it.
     tmp = os.path.join(base_path, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
     try:
+        tf.io.gfile.makedirs(base_path)
         tf.saved_model.save(obj, tmp, signatures=signatures, options=options)
         if method_names:
             _set_method_names(tmp, method_names)
@@ -105,6 +105,12 @@ def export_saved_model(obj, base_path, signatures, *, version=None, options=None
                 f"{final}: version {version} appeared while exporting; refusing to overwrite it"
             )
         tf.io.gfile.rename(tmp, final)
+    except (tf.errors.OpError, OSError) as e:
+        # A read-only or full file system: TensorFlow's messages run to many lines.
+        reason = str(getattr(e, "message", None) or e).strip().splitlines() or [type(e).__name__]
+        raise ExportError(
+            f"{final}: cannot write the export, nothing was published ({reason[0]})"
+        ) from None
     finally:
         if tf.io.gfile.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
