@@ -21,6 +21,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import socket
 import threading
 
 import grpc
@@ -186,9 +187,31 @@ class ModelServer:
     def _address(host, port):
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
+    def _check_port_free(self, what, port):
+        if not port:  # None: off; 0: any free port.
+            return
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # As the real servers bind: a port left in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((self.host, port))
+            except OSError as e:
+                raise OSError(
+                    f"cannot bind {what} to {self._address(self.host, port)}: {e.strerror}"
+                ) from None
+
     def start(self):
         """Loads the models (raising if one fails to load), then starts serving."""
         _set_tensorflow_threads(self.tensorflow_threads)
+        # Both checks fail in a second instead of after loading every model.
+        for what, port in (("gRPC", self.port), ("REST", self.rest_api_port)):
+            self._check_port_free(what, port)
+        for entry in self.config.model_config_list.config:
+            if not tf.io.gfile.isdir(entry.base_path):
+                raise export.ExportError(
+                    f"model {entry.name}: base path {entry.base_path} does not exist"
+                )
         _load_text_ops()
         self.manager = ModelManager(self.config, batching=self.batching, metrics=self.metrics)
         for model in self.manager.models.values():
