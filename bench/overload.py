@@ -17,7 +17,7 @@ Prints ONE JSON line: offered and served rate, refused share, time to
 refusal p50/p99, admitted p99 / unloaded p99, peak RSS / unloaded RSS,
 recovery seconds, and raw figures.
 
-    .venv/bin/python bench/overload.py [--seconds 30] [--overload 10] [--max_in_flight_requests 2]
+    .venv/bin/python bench/overload.py [--seconds 30] [--overload 10] [--max_in_flight_requests 1]
 """
 
 import argparse
@@ -157,14 +157,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="overload duration (default 30)")
     parser.add_argument("--overload", type=float, default=10.0, help="offered rate / capacity (default 10)")
-    parser.add_argument("--max_in_flight_requests", type=int, default=2, help="server flag (default 2)")
+    parser.add_argument("--max_in_flight_requests", type=int, default=1, help="server flag (default 1)")
     parser.add_argument("--clients", type=int, default=None, help="capacity run clients (default the limit)")
     parser.add_argument("--capacity_seconds", type=float, default=3.0)
     parser.add_argument("--latency_requests", type=int, default=300)
     parser.add_argument("--max_outstanding", type=int, default=2000,
                         help="the load generator's bound on requests in flight")
-    parser.add_argument("--sequence_length", type=int, default=128)
-    parser.add_argument("--hidden_dim", type=int, default=128)
+    parser.add_argument("--sequence_length", type=int, default=256)
+    parser.add_argument("--hidden_dim", type=int, default=256)
     parser.add_argument("--num_layers", type=int, default=4)
     args = parser.parse_args(argv)
     args.clients = args.clients or max(1, args.max_in_flight_requests)
