@@ -1,18 +1,14 @@
 """Fuzz targets for the model server: REST bodies and gRPC `PredictRequest`s.
 
-`TARGETS` maps a name to `callable(data: bytes)`; each call sends one case
+`TARGETS` maps a name to `callable(data: bytes)`: each call sends one case
 built from `data` to an in-process server (started on first use) and raises
-`AssertionError` when the server breaks a property:
-
-- a bad request gets a 4xx / gRPC error status (never INTERNAL, UNKNOWN or a
-  dropped connection) whose message names the input, model or field at fault;
-- a malformed tensor is never answered;
-- the server answers a valid request correctly after every bad one;
-- its resident memory stays within `MEMORY_LIMIT_BYTES` of where it started.
-
-`SEEDS` holds valid inputs per target for mutation-based drivers. The first
-byte of `data` picks how the rest is read: raw bytes (a REST body, a
-serialized `PredictRequest`) or the seed of a structured generator.
+`AssertionError` when the server breaks a property: a bad request gets a 4xx
+/ gRPC client-error status naming the input (never INTERNAL, UNKNOWN or a
+dropped connection), no malformed tensor is answered, a valid request is
+served after every case, and RSS stays within `MEMORY_LIMIT_BYTES`.
+`SEEDS` holds valid inputs to mutate. The first byte of `data` picks how the
+rest is read: raw (a REST body, a serialized `PredictRequest`) or as the
+seed of a structured generator.
 """
 
 import http.client
@@ -50,19 +46,14 @@ REQUEST_WORDS = (
     "examples", "feature", "version", "label", "Content-Length", "body", "output",
 )
 # Where each dtype's values live when tensor_content is empty, and their numpy dtype.
+_T = types_pb2
 TENSOR_DTYPES = {
-    types_pb2.DT_FLOAT: ("float_val", np.float32),
-    types_pb2.DT_DOUBLE: ("double_val", np.float64),
-    types_pb2.DT_HALF: ("half_val", np.uint16),
-    types_pb2.DT_INT8: ("int_val", np.int8),
-    types_pb2.DT_INT16: ("int_val", np.int16),
-    types_pb2.DT_INT32: ("int_val", np.int32),
-    types_pb2.DT_UINT8: ("int_val", np.uint8),
-    types_pb2.DT_UINT16: ("int_val", np.uint16),
-    types_pb2.DT_INT64: ("int64_val", np.int64),
-    types_pb2.DT_UINT32: ("uint32_val", np.uint32),
-    types_pb2.DT_UINT64: ("uint64_val", np.uint64),
-    types_pb2.DT_BOOL: ("bool_val", np.bool_),
+    _T.DT_FLOAT: ("float_val", np.float32), _T.DT_DOUBLE: ("double_val", np.float64),
+    _T.DT_HALF: ("half_val", np.uint16), _T.DT_INT8: ("int_val", np.int8),
+    _T.DT_INT16: ("int_val", np.int16), _T.DT_INT32: ("int_val", np.int32),
+    _T.DT_UINT8: ("int_val", np.uint8), _T.DT_UINT16: ("int_val", np.uint16),
+    _T.DT_INT64: ("int64_val", np.int64), _T.DT_UINT32: ("uint32_val", np.uint32),
+    _T.DT_UINT64: ("uint64_val", np.uint64), _T.DT_BOOL: ("bool_val", np.bool_),
 }
 
 
@@ -357,7 +348,7 @@ def rest_target(data):
     if not data:
         return
     rng = random.Random(data)
-    path = PATHS[data[0] % len(PATHS)] if data[0] & 0x80 else rng.choice(PATHS)
+    path = PATHS[(data[0] & 0x3F) % len(PATHS)] if data[0] & 0x80 else rng.choice(PATHS)
     body = data[1:] if data[0] & 0x40 else rest_body(rng)
     # Larger bodies get 413 before they are read; the tests cover that.
     check_rest(path, body[:MAX_MESSAGE_SIZE], {"Content-Type": "application/json"})
@@ -377,27 +368,30 @@ def grpc_target(data):
     check_grpc(request)
 
 
+def _tensor(dtype, shape, **fields):
+    proto = tensor_pb2.TensorProto(dtype=dtype)
+    proto.tensor_shape.dim.extend(proto.tensor_shape.Dim(size=d) for d in shape)
+    for name, value in fields.items():
+        if name == "tensor_content":
+            proto.tensor_content = value
+        else:
+            getattr(proto, name).extend(value)
+    return proto
+
+
 def _seeds():
-    rest = [bytes([0x80 | i | 0x40]) + body for i, body in ((0, b'{"instances": ["a great film"]}'),
-            (0, b'{"inputs": {"text": ["a", "b"]}}'),
-            (1, b'{"instances": [{"x": [1, 2, 3], "n": 4}]}'),
-            (1, b'{"inputs": {"x": [[1.5, 2, 3]], "n": [2]}}'),
-            (0, b'{"instances": [{"b64": "Z3JlYXQ="}]}'))]
-    good = predict_pb2.PredictRequest()
-    good.model_spec.name = TEXT_MODEL
-    good.inputs["text"].dtype = types_pb2.DT_STRING
-    good.inputs["text"].tensor_shape.dim.add(size=1)
-    good.inputs["text"].string_val.append(b"great")
-    numeric = predict_pb2.PredictRequest()
+    rest = [bytes([0xC0 | path]) + body for path, body in (
+        (0, b'{"instances": ["a great film"]}'), (0, b'{"inputs": {"text": ["a", "b"]}}'),
+        (1, b'{"instances": [{"x": [1, 2, 3], "n": 4}]}'),
+        (1, b'{"inputs": {"x": [[1.5, 2, 3]], "n": [2]}}'),
+        (0, b'{"instances": [{"b64": "Z3JlYXQ="}]}'))]
+    text = predict_pb2.PredictRequest(inputs={"text": _tensor(types_pb2.DT_STRING, [1], string_val=[b"great"])})
+    text.model_spec.name = TEXT_MODEL
+    numeric = predict_pb2.PredictRequest(inputs={
+        "x": _tensor(types_pb2.DT_FLOAT, [1, 3], tensor_content=np.ones(3, np.float32).tobytes()),
+        "n": _tensor(types_pb2.DT_INT64, [1], int64_val=[3])})
     numeric.model_spec.name = NUMERIC_MODEL
-    numeric.inputs["x"].dtype = types_pb2.DT_FLOAT
-    numeric.inputs["x"].tensor_shape.dim.add(size=1)
-    numeric.inputs["x"].tensor_shape.dim.add(size=3)
-    numeric.inputs["x"].tensor_content = np.ones(3, np.float32).tobytes()
-    numeric.inputs["n"].dtype = types_pb2.DT_INT64
-    numeric.inputs["n"].tensor_shape.dim.add(size=1)
-    numeric.inputs["n"].int64_val.append(3)
-    grpc_seeds = [b"\x40" + r.SerializeToString() for r in (good, numeric)]
+    grpc_seeds = [b"\x40" + r.SerializeToString() for r in (text, numeric)]
     return {"serving_rest": rest, "serving_grpc": grpc_seeds}
 
 
