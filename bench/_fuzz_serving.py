@@ -40,9 +40,9 @@ CLIENT_CODES = {
     grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.FAILED_PRECONDITION,
     grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.UNIMPLEMENTED,
 }
-# Words of messages about the request as a whole rather than one input.
+# Words of messages naming an input (`input "x"`) or the request as a whole.
 REQUEST_WORDS = (
-    "instances", "inputs", "JSON", "request", "model_spec", "signature", "Servable",
+    'input "', "instances", "inputs", "JSON", "request", "model_spec", "signature", "Servable",
     "examples", "feature", "version", "label", "Content-Length", "body", "output",
 )
 # Where each dtype's values live when tensor_content is empty, and their numpy dtype.
