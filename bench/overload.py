@@ -163,6 +163,9 @@ def main(argv=None):
     parser.add_argument("--latency_requests", type=int, default=300)
     parser.add_argument("--max_outstanding", type=int, default=2000,
                         help="the load generator's bound on requests in flight")
+    parser.add_argument("--load_generator_nice", type=int, default=0,
+                        help="nice increment of this process once the server runs, so that on "
+                             "a small machine the load generator yields the CPU to the server")
     parser.add_argument("--sequence_length", type=int, default=256)
     parser.add_argument("--hidden_dim", type=int, default=256)
     parser.add_argument("--num_layers", type=int, default=4)
@@ -200,6 +203,8 @@ def main(argv=None):
     try:
         with ServingClient(target, retries=60, backoff=0.5, timeout=60) as client:
             client.predict("bench", {"text": texts[:1]})
+        if args.load_generator_nice:
+            os.nice(args.load_generator_nice)  # The server, already started, keeps its priority.
         result = asyncio.run(measure(target, server.pid, requests, args))
     finally:
         serving_bench.stop_server(server)
@@ -207,6 +212,7 @@ def main(argv=None):
     result.update({
         "seconds": args.seconds, "overload": args.overload,
         "max_in_flight_requests": args.max_in_flight_requests, "texts": source,
+        "load_generator_nice": args.load_generator_nice,
         "model": {"sequence_length": args.sequence_length, "hidden_dim": args.hidden_dim,
                   "num_layers": args.num_layers},
     })
