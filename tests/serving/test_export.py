@@ -141,3 +141,29 @@ def test_model_config_errors_name_the_problem(tmp_path):
         export.read_model_config(str(bad))
     with pytest.raises(ExportError, match="cannot read"):
         export.read_model_config(str(tmp_path / "missing.config"))
+
+
+class DynamicUpdate(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+    def serve(self, x):
+        from tensorflow.compiler.tf2xla.python import xla
+
+        return {"y": xla.dynamic_update_slice(x, tf.ones([1]), tf.constant([0]))}
+
+
+def test_export_refuses_xla_ops_and_publishes_nothing(tmp_path):
+    base = tmp_path / "xla"
+    model = DynamicUpdate()
+    with pytest.raises(ExportError) as e:
+        export.export_saved_model(model, str(base), {sig.SERVING_DEFAULT: model.serve})
+    message = str(e.value)
+    assert "['XlaDynamicUpdateSlice']" in message
+    assert "--xla_cpu_compilation_enabled=true" in message and "issue 2217" in message
+    assert os.listdir(base) == []  # Neither a version nor a temporary directory.
+    assert export.list_versions(str(base)) == []
+
+
+def test_xla_ops_are_those_named_xla():
+    assert export.xla_ops(["MatMul", "XlaDynamicUpdateSlice", "XlaGather", "TopKV2"]) == [
+        "XlaDynamicUpdateSlice", "XlaGather"
+    ]

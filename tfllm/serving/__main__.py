@@ -50,6 +50,9 @@ def _parser():
     serve.add_argument("--grpc_max_message_size", type=int, default=None,
                        help="largest request in bytes, gRPC or REST (default 64 MiB)")
     serve.add_argument("--grpc_max_threads", type=int, default=64, help="gRPC worker threads")
+    serve.add_argument("--max_in_flight_requests", type=int, default=None,
+                       help="inference requests run at once; more get UNAVAILABLE / HTTP 503 "
+                            "(default --grpc_max_threads without batching, none with; 0 none)")
     serve.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
                        help="threads one op may use; 0 lets TensorFlow pick (default)")
     serve.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
@@ -102,6 +105,7 @@ def _serve(args):
             file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
             grpc_max_message_size=args.grpc_max_message_size or DEFAULT_MAX_MESSAGE_SIZE,
             grpc_max_threads=args.grpc_max_threads,
+            max_in_flight_requests=args.max_in_flight_requests,
             tensorflow_intra_op_parallelism=args.tensorflow_intra_op_parallelism,
             tensorflow_inter_op_parallelism=args.tensorflow_inter_op_parallelism,
         )

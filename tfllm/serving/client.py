@@ -13,7 +13,6 @@ Example:
         print(out["label"][0], out["probabilities"][0])
 """
 
-import base64
 import http.client
 import json
 import socket
@@ -22,20 +21,17 @@ import time
 import urllib.parse
 
 import grpc
-import numpy as np
 from google.protobuf import json_format
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
-    input_pb2,
     model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
     regression_pb2,
 )
-from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import types_pb2
 
 from tfllm.serving import protocol
@@ -44,64 +40,6 @@ from tfllm.serving.protocol import ServingError
 __all__ = ["ServingClient", "RestClient", "ServingError"]
 
 _STATES = get_model_status_pb2.ModelVersionStatus.State
-
-
-def _decode_strings(name, array):
-    if array.dtype != object or name.endswith("_bytes"):
-        return array
-    out = np.empty(array.shape, dtype=object)
-    flat = out.reshape(-1)
-    for i, v in enumerate(array.reshape(-1)):
-        try:
-            flat[i] = v.decode("utf-8") if isinstance(v, bytes) else v
-        except UnicodeDecodeError:
-            flat[i] = v
-    return out
-
-
-def _summarize_signatures(signature_defs):
-    """`{signature: {"method_name", "inputs": {key: {"dtype", "shape"}}, "outputs": ...}}`."""
-    def tensors(infos):
-        return {
-            k: {"dtype": protocol.dtype_name(v.dtype), "shape": protocol.shape_list(v.tensor_shape)}
-            for k, v in sorted(infos.items())
-        }
-    return {
-        name: {"method_name": d.method_name, "inputs": tensors(d.inputs), "outputs": tensors(d.outputs)}
-        for name, d in sorted(signature_defs.items())
-        if not name.startswith("__")  # __saved_model_init_op is not callable.
-    }
-
-
-def _example(features):
-    example = example_pb2.Example()
-    for key, value in features.items():
-        if isinstance(value, np.ndarray):
-            values = value.reshape(-1).tolist()
-        else:
-            values = list(value) if isinstance(value, (list, tuple)) else [value]
-        feature = example.features.feature[key]
-        if all(isinstance(v, (bool, int)) for v in values):
-            feature.int64_list.value.extend(int(v) for v in values)
-        elif all(isinstance(v, (int, float)) for v in values):
-            feature.float_list.value.extend(float(v) for v in values)
-        else:
-            feature.bytes_list.value.extend(
-                v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in values
-            )
-    return example
-
-
-def _input_proto(examples, context=None):
-    proto = input_pb2.Input()
-    if context is not None:
-        target = proto.example_list_with_context
-        target.context.CopyFrom(_example(context))
-    else:
-        target = proto.example_list
-    for e in examples:
-        target.examples.add().CopyFrom(e if isinstance(e, example_pb2.Example) else _example(e))
-    return proto
 
 
 class ServingClient:
@@ -187,12 +125,12 @@ class ServingClient:
             model, inputs, signature=signature, version=version, label=label,
             output_filter=output_filter, timeout=timeout,
         )
-        return {k: _decode_strings(k, protocol.to_ndarray(v)) for k, v in response.outputs.items()}
+        return {k: protocol.decode_strings(k, protocol.to_ndarray(v)) for k, v in response.outputs.items()}
 
     def classify(self, model, examples, *, context=None, signature=None, version=None,
                  label=None, timeout=None):
         """Classify on `examples` (dicts of features or `tf.train.Example`s); returns [[(label, score)]]."""
-        request = classification_pb2.ClassificationRequest(input=_input_proto(examples, context))
+        request = classification_pb2.ClassificationRequest(input=protocol.input_proto(examples, context))
         self._spec(request.model_spec, model, signature, version, label)
         response = self._call(self._predict.Classify, request, timeout)
         return [[(c.label, c.score) for c in row.classes] for row in response.result.classifications]
@@ -200,7 +138,7 @@ class ServingClient:
     def regress(self, model, examples, *, context=None, signature=None, version=None,
                 label=None, timeout=None):
         """Regress on `examples`; returns a list of floats."""
-        request = regression_pb2.RegressionRequest(input=_input_proto(examples, context))
+        request = regression_pb2.RegressionRequest(input=protocol.input_proto(examples, context))
         self._spec(request.model_spec, model, signature, version, label)
         response = self._call(self._predict.Regress, request, timeout)
         return [r.value for r in response.result.regressions]
@@ -214,7 +152,7 @@ class ServingClient:
         response.metadata["signature_def"].Unpack(signature_map)
         return {
             "version": response.model_spec.version.value,
-            "signatures": _summarize_signatures(signature_map.signature_def),
+            "signatures": protocol.summarize_signatures(signature_map.signature_def),
         }
 
     def status(self, model, *, version=None, label=None, timeout=None):
@@ -247,29 +185,6 @@ class ServingClient:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def _to_json_value(value):
-    if not isinstance(value, np.ndarray):
-        value = np.asarray(value, dtype=object if _has_bytes(value) else None)
-    array = value
-    if array.dtype == object or array.dtype.kind in "SU":
-        def encode(v):
-            if isinstance(v, list):
-                return [encode(x) for x in v]
-            if isinstance(v, (bytes, np.bytes_)):
-                return {"b64": base64.b64encode(bytes(v)).decode("ascii")}
-            return str(v)
-        return encode(array.tolist())
-    return array.tolist()
-
-
-def _has_bytes(value):
-    if isinstance(value, (bytes, bytearray)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_has_bytes(v) for v in value)
-    return False
 
 
 class RestClient:
@@ -374,7 +289,7 @@ class RestClient:
         body = {}
         if signature:
             body["signature_name"] = signature
-        encoded = {k: _to_json_value(v) for k, v in inputs.items()}
+        encoded = {k: protocol.to_json_value(v) for k, v in inputs.items()}
         if row_format:
             sizes = {len(v) for v in encoded.values() if isinstance(v, list)}
             if len(sizes) != 1 or len(encoded) != sum(isinstance(v, list) for v in encoded.values()):
@@ -422,7 +337,7 @@ class RestClient:
         )
         return {
             "version": int(result["model_spec"]["version"]),
-            "signatures": _summarize_signatures(signature_map.signature_def),
+            "signatures": protocol.summarize_signatures(signature_map.signature_def),
         }
 
     def status(self, model, *, version=None, label=None):

@@ -1,16 +1,18 @@
 """Wire formats shared by the model server and its clients.
 
-`TensorProto` <-> numpy conversion, TF Serving's REST JSON encoding of tensors,
-and `ServingError`, a status code plus message that maps to gRPC and HTTP the
-way TF Serving maps it. No model code and no TensorFlow runtime is needed
-here: only numpy and the protobuf messages.
+`TensorProto` <-> numpy conversion, the client side of TF Serving's REST JSON
+and `tf.Example` inputs, and `ServingError`, a status code plus message that
+maps to gRPC and HTTP the way TF Serving maps it. No model code and no
+TensorFlow runtime is needed here: only numpy and the protobuf messages.
 """
 
 import base64
 
 import grpc
 import numpy as np
+from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow_serving.apis import input_pb2
 
 # HTTP statuses TF Serving's REST API answers with, per gRPC code.
 _HTTP_STATUS = {
@@ -116,7 +118,10 @@ _VAL_FIELD = {
 
 def dtype_name(dtype_enum):
     """'DT_STRING' style name of a DataType enum value."""
-    return types_pb2.DataType.Name(dtype_enum)
+    try:
+        return types_pb2.DataType.Name(dtype_enum)
+    except ValueError:  # A value no DataType has: a proto from a newer or broken sender.
+        return f"DataType({dtype_enum})"
 
 
 def describe_dtype(np_dtype):
@@ -136,36 +141,78 @@ def numpy_dtype(dtype_enum):
     return np.dtype(_NUMPY[dtype_enum])
 
 
-def to_ndarray(proto):
-    """Returns a `TensorProto` as a numpy array (bytes objects for DT_STRING)."""
+def _range_checked(values, dtype, name, dtype_enum):
+    if dtype_enum == types_pb2.DT_HALF:
+        dtype = np.dtype(np.uint16)  # half_val holds the float16 bit patterns.
+    if dtype.kind in "iu" and len(values):
+        info = np.iinfo(dtype)
+        low, high = min(values), max(values)
+        if low < info.min or high > info.max:
+            raise invalid(
+                f'input "{name}": {dtype_name(dtype_enum)} values must lie in [{info.min}, '
+                f"{info.max}]. Received: {low if low < info.min else high}"
+            )
+    return values
+
+
+def to_ndarray(proto, name="tensor", max_bytes=None):
+    """Returns a `TensorProto` as a numpy array (bytes objects for DT_STRING).
+
+    Raises INVALID_ARGUMENT naming input `name` for a malformed tensor, or one
+    whose values would take more than `max_bytes` bytes.
+    """
+    if proto.tensor_shape.unknown_rank:
+        raise invalid(f'input "{name}": a tensor needs a fully defined shape, not unknown_rank')
     shape = [d.size for d in proto.tensor_shape.dim]
-    size = int(np.prod(shape, dtype=np.int64))
+    if any(d < 0 for d in shape):
+        raise invalid(f'input "{name}": dimensions must be >= 0. Received shape {shape}')
+    size, extent = 1, 1
+    for d in shape:  # Python ints: np.prod would overflow on hostile shapes.
+        size *= d
+        extent *= max(d, 1)
+    if extent >= 2 ** 63:  # numpy (and TensorFlow) refuse such shapes even with a 0 in them.
+        raise invalid(f'input "{name}": shape {shape} is too large for a tensor')
+    if proto.dtype != types_pb2.DT_STRING and proto.dtype not in _NUMPY:
+        raise invalid(f'input "{name}": unsupported tensor dtype {dtype_name(proto.dtype)}')
+    dtype = numpy_dtype(proto.dtype)
+    if max_bytes is not None and extent * dtype.itemsize > max_bytes:
+        raise invalid(
+            f'input "{name}": shape {shape} is too large: its values would take more than the '
+            f"{max_bytes} bytes a request may carry"
+        )
     if proto.dtype == types_pb2.DT_STRING:
+        if proto.tensor_content:
+            raise invalid(f'input "{name}": DT_STRING values go in string_val, not tensor_content')
         values = list(proto.string_val)
         array = np.empty(len(values), dtype=object)
         array[:] = values
+    elif proto.tensor_content:
+        content = proto.tensor_content
+        if len(content) != size * dtype.itemsize:
+            raise invalid(
+                f'input "{name}": tensor_content has {len(content)} bytes but shape {shape} of '
+                f"{dtype_name(proto.dtype)} needs {size * dtype.itemsize}"
+            )
+        return np.frombuffer(content, dtype=dtype).reshape(shape).copy()
     else:
-        dtype = numpy_dtype(proto.dtype)
-        if proto.tensor_content:
-            return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape).copy()
-        values = getattr(proto, _VAL_FIELD[proto.dtype])
+        values = _range_checked(getattr(proto, _VAL_FIELD[proto.dtype]), dtype, name, proto.dtype)
         if proto.dtype == types_pb2.DT_HALF:
             array = np.asarray(values, dtype=np.uint16).view(np.float16)
         else:
             array = np.asarray(values, dtype=dtype)
     if array.size == size:
         return array.reshape(shape)
+    if array.size > size:
+        raise invalid(f'input "{name}": tensor has {array.size} values but its shape {shape} holds {size}')
     # A TensorProto may list fewer values than its shape holds: the last repeats.
     if array.size == 0:
         if array.dtype == object:
             return np.full(shape, b"", dtype=object)
         return np.zeros(shape, dtype=array.dtype)
-    if array.size < size:
-        return np.concatenate([array, np.repeat(array[-1:], size - array.size)]).reshape(shape)
-    raise invalid(f"tensor has {array.size} values but its shape {shape} holds {size}")
+    return np.concatenate([array, np.repeat(array[-1:], size - array.size)]).reshape(shape)
 
 
-def _as_bytes(value):
+def as_bytes(value):
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
@@ -188,7 +235,7 @@ def to_tensor_proto(value, dtype_enum=None):
     proto = tensor_pb2.TensorProto(dtype=dtype_enum)
     proto.tensor_shape.CopyFrom(shape_proto(array.shape))
     if dtype_enum == types_pb2.DT_STRING:
-        proto.string_val.extend(_as_bytes(v) for v in array.reshape(-1).tolist())
+        proto.string_val.extend(as_bytes(v) for v in array.reshape(-1).tolist())
     else:
         proto.tensor_content = np.ascontiguousarray(array, dtype=numpy_dtype(dtype_enum)).tobytes()
     return proto
@@ -211,105 +258,6 @@ def shape_list(shape_proto_):
 # REST JSON (TF Serving's encoding of tensors).
 
 
-def json_to_ndarray(value, dtype_enum, name):
-    """Decodes a JSON value (nested lists, `{"b64": ...}` for bytes) for input `name`."""
-    if dtype_enum == types_pb2.DT_STRING:
-        def convert(v):
-            if isinstance(v, list):
-                return [convert(x) for x in v]
-            if isinstance(v, dict):
-                if set(v) != {"b64"} or not isinstance(v["b64"], str):
-                    raise invalid(f'input "{name}": objects must be {{"b64": "<base64>"}}. Received: {v}')
-                try:
-                    return base64.b64decode(v["b64"], validate=True)
-                except ValueError:
-                    raise invalid(f'input "{name}": invalid base64 in {{"b64": ...}}') from None
-            if isinstance(v, str):
-                return v.encode("utf-8")
-            raise invalid(f'input "{name}" must be DT_STRING. Received: {json_type(v)} value {v!r}')
-        converted = convert(value)
-        array = _object_array(converted, name)
-        return array
-    dtype = numpy_dtype(dtype_enum)
-
-    def check(v):
-        if isinstance(v, list):
-            for x in v:
-                check(x)
-        elif isinstance(v, (str, dict)) or v is None:
-            raise invalid(
-                f'input "{name}" must be {dtype_name(dtype_enum)}. Received: {json_type(v)} value {v!r}'
-            )
-        elif isinstance(v, float) and dtype.kind in "iub":
-            raise invalid(f'input "{name}" must be {dtype_name(dtype_enum)}. Received: float value {v!r}')
-    check(value)
-    try:
-        return np.asarray(value, dtype=dtype)
-    except (ValueError, OverflowError) as e:
-        raise invalid(
-            f'input "{name}": values are not a regular {dtype_name(dtype_enum)} tensor ({e})'
-        ) from None
-
-
-def _object_array(nested, name):
-    shape = []
-    probe = nested
-    while isinstance(probe, list):
-        shape.append(len(probe))
-        if not probe:
-            break
-        probe = probe[0]
-    array = np.empty(shape, dtype=object)
-    try:
-        flat = _flatten(nested, shape)
-    except ValueError:
-        raise invalid(f'input "{name}": nested lists must have a regular shape') from None
-    if shape:
-        array.reshape(-1)[:] = flat
-    else:
-        array = np.array(nested, dtype=object)
-    return array
-
-
-def _flatten(nested, shape):
-    if not shape:
-        if isinstance(nested, list):
-            raise ValueError
-        return [nested]
-    if not isinstance(nested, list) or len(nested) != shape[0]:
-        raise ValueError
-    out = []
-    for item in nested:
-        out.extend(_flatten(item, shape[1:]))
-    return out
-
-
-def json_type(v):
-    return {dict: "object", list: "list", str: "string", bool: "bool", int: "int",
-            float: "float", type(None): "null"}.get(type(v), type(v).__name__)
-
-
-def ndarray_to_json(array, name):
-    """Encodes an output as TF Serving does: strings as text, `*_bytes` outputs as b64."""
-    if array.dtype == object or array.dtype.kind in "SU":
-        binary = name.endswith("_bytes")
-
-        def encode(v):
-            if isinstance(v, list):
-                return [encode(x) for x in v]
-            v = _as_bytes(v)
-            if not binary:
-                try:
-                    return v.decode("utf-8")
-                except UnicodeDecodeError:
-                    pass
-            return {"b64": base64.b64encode(v).decode("ascii")}
-        return encode(array.tolist())
-    if array.dtype == np.float16:
-        array = array.astype(np.float32)
-    return array.tolist()
-
-
 def json_to_output(value, name, dtype=None):
     """Client side: turns a JSON output back into numpy (b64 objects into bytes)."""
     def decode(v):
@@ -325,3 +273,88 @@ def json_to_output(value, name, dtype=None):
     if dtype is not None:
         return array.astype(dtype)
     return array
+
+
+# ---------------------------------------------------------------------------
+# Client-side encoding.
+
+
+def decode_strings(name, array):
+    if array.dtype != object or name.endswith("_bytes"):
+        return array
+    out = np.empty(array.shape, dtype=object)
+    flat = out.reshape(-1)
+    for i, v in enumerate(array.reshape(-1)):
+        try:
+            flat[i] = v.decode("utf-8") if isinstance(v, bytes) else v
+        except UnicodeDecodeError:
+            flat[i] = v
+    return out
+
+
+def summarize_signatures(signature_defs):
+    """`{signature: {"method_name", "inputs": {key: {"dtype", "shape"}}, "outputs": ...}}`."""
+    def tensors(infos):
+        return {
+            k: {"dtype": dtype_name(v.dtype), "shape": shape_list(v.tensor_shape)}
+            for k, v in sorted(infos.items())
+        }
+    return {
+        name: {"method_name": d.method_name, "inputs": tensors(d.inputs), "outputs": tensors(d.outputs)}
+        for name, d in sorted(signature_defs.items())
+        if not name.startswith("__")  # __saved_model_init_op is not callable.
+    }
+
+
+def example_proto(features):
+    example = example_pb2.Example()
+    for key, value in features.items():
+        if isinstance(value, np.ndarray):
+            values = value.reshape(-1).tolist()
+        else:
+            values = list(value) if isinstance(value, (list, tuple)) else [value]
+        feature = example.features.feature[key]
+        if all(isinstance(v, (bool, int)) for v in values):
+            feature.int64_list.value.extend(int(v) for v in values)
+        elif all(isinstance(v, (int, float)) for v in values):
+            feature.float_list.value.extend(float(v) for v in values)
+        else:
+            feature.bytes_list.value.extend(
+                v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in values
+            )
+    return example
+
+
+def input_proto(examples, context=None):
+    proto = input_pb2.Input()
+    if context is not None:
+        target = proto.example_list_with_context
+        target.context.CopyFrom(example_proto(context))
+    else:
+        target = proto.example_list
+    for e in examples:
+        target.examples.add().CopyFrom(e if isinstance(e, example_pb2.Example) else example_proto(e))
+    return proto
+
+
+def to_json_value(value):
+    if not isinstance(value, np.ndarray):
+        value = np.asarray(value, dtype=object if _has_bytes(value) else None)
+    array = value
+    if array.dtype == object or array.dtype.kind in "SU":
+        def encode(v):
+            if isinstance(v, list):
+                return [encode(x) for x in v]
+            if isinstance(v, (bytes, np.bytes_)):
+                return {"b64": base64.b64encode(bytes(v)).decode("ascii")}
+            return str(v)
+        return encode(array.tolist())
+    return array.tolist()
+
+
+def _has_bytes(value):
+    if isinstance(value, (bytes, bytearray)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_has_bytes(v) for v in value)
+    return False

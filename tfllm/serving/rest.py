@@ -25,6 +25,7 @@ from tensorflow_serving.apis import (
 )
 
 from tfllm.serving import protocol
+from tfllm.serving import rest_json
 from tfllm.serving import servables
 from tfllm.serving.protocol import ServingError, invalid, not_found
 
@@ -42,11 +43,17 @@ _PATH = re.compile(
 def _rest_model_spec(match, signature_name=""):
     spec = model_pb2.ModelSpec(name=urllib.parse.unquote(match["name"]))
     if match["version"] is not None:
-        spec.version.value = int(match["version"])
+        version = int(match["version"])
+        if not -2 ** 63 <= version < 2 ** 63:
+            raise invalid(f"version must be a 64-bit integer. Received: {match['version']}")
+        spec.version.value = version
     if match["label"] is not None:
         spec.version_label = urllib.parse.unquote(match["label"])
     if signature_name:
-        spec.signature_name = signature_name
+        try:
+            spec.signature_name = signature_name
+        except UnicodeEncodeError:  # A lone surrogate such as "\ud800".
+            raise invalid('"signature_name" must be valid Unicode') from None
     return spec
 
 
@@ -71,7 +78,7 @@ def _rest_inputs(body, signature_def):
                 f"input tensor alias not found in signature: {', '.join(unknown)}. Inputs expected "
                 f"to be in the set {{{','.join(sorted(specs))}}}"
             )
-        return {k: protocol.json_to_ndarray(v, specs[k].dtype, k) for k, v in named.items()}, False
+        return {k: rest_json.json_to_ndarray(v, specs[k].dtype, k) for k, v in named.items()}, False
     instances = body["instances"]
     if not isinstance(instances, list) or not instances:
         raise invalid('"instances" must be a non-empty list')
@@ -94,11 +101,11 @@ def _rest_inputs(body, signature_def):
         columns = {next(iter(specs)): instances}
     else:
         raise invalid(f'"instances" must be objects keyed by input name ({sorted(specs)})')
-    return {k: protocol.json_to_ndarray(v, specs[k].dtype, k) for k, v in columns.items()}, True
+    return {k: rest_json.json_to_ndarray(v, specs[k].dtype, k) for k, v in columns.items()}, True
 
 
 def _rest_outputs(outputs, row_format):
-    encoded = {k: protocol.ndarray_to_json(v, k) for k, v in outputs.items()}
+    encoded = {k: rest_json.ndarray_to_json(v, k) for k, v in outputs.items()}
     if not row_format:
         return {"outputs": encoded[next(iter(encoded))] if len(encoded) == 1 else encoded}
     sizes = {v.shape[0] if v.ndim else None for v in outputs.values()}
@@ -117,15 +124,17 @@ def _feature(value, name):
     values = value if isinstance(value, list) else [value]
     feature = feature_pb2.Feature()
     if all(isinstance(v, bool) or isinstance(v, int) for v in values):
+        if any(not -2 ** 63 <= v < 2 ** 63 for v in values):
+            raise invalid(f'feature "{name}": integers must fit in int64. Received: {value!r:.80}')
         feature.int64_list.value.extend(int(v) for v in values)
     elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         feature.float_list.value.extend(float(v) for v in values)
     elif all(isinstance(v, str) or (isinstance(v, dict) and set(v) == {"b64"}) for v in values):
         feature.bytes_list.value.extend(
-            protocol.json_to_ndarray([v], types_pb2.DT_STRING, name)[0] for v in values
+            rest_json.json_to_ndarray([v], types_pb2.DT_STRING, name)[0] for v in values
         )
     else:
-        raise invalid(f'feature "{name}" must be numbers or strings. Received: {value!r}')
+        raise invalid(f'feature "{name}" must be numbers or strings. Received: {value!r:.80}')
     return feature
 
 
@@ -136,6 +145,8 @@ def _rest_examples(body):
     proto = input_pb2.Input()
     target = proto.example_list_with_context if "context" in body else proto.example_list
     if "context" in body:
+        if not isinstance(body["context"], dict):
+            raise invalid('"context" must be an object of features')
         for k, v in body["context"].items():
             target.context.features.feature[k].CopyFrom(_feature(v, k))
     for i, example in enumerate(examples):
@@ -150,6 +161,9 @@ def _rest_examples(body):
 class _RestHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "tfllm-model-server"
+    # Seconds a connection may stall mid-request or idle between requests: a
+    # client that never finishes its body must not hold a thread forever.
+    timeout = 60
 
     def log_message(self, format, *args):  # Access logs stay quiet, as TF Serving's.
         pass
@@ -172,7 +186,26 @@ class _RestHandler(http.server.BaseHTTPRequestHandler):
     def _error(self, error):
         self._send_json(error.http_status, {"error": error.message})
 
+    def _guarded(self, handler):
+        """Runs `handler`; whatever goes wrong, the client gets an answer, never a dropped connection."""
+        try:
+            handler()
+        except ServingError as e:
+            self._error(e)
+        except RecursionError:
+            self._error(invalid("request nested too deeply"))
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True  # The client left or stalled; nobody to answer.
+        except Exception as e:
+            self._error(servables.as_serving_error(e, self.command, self.path))
+
     def do_GET(self):
+        self._guarded(self._get)
+
+    def do_POST(self):
+        self._guarded(self._post)
+
+    def _get(self):
         path = urllib.parse.urlsplit(self.path).path
         if path == "/monitoring/prometheus/metrics":
             self._send(200, self.app.metrics.render(), "text/plain; version=0.0.4")
@@ -218,7 +251,7 @@ class _RestHandler(http.server.BaseHTTPRequestHandler):
         except ServingError as e:
             self._error(e)
 
-    def do_POST(self):
+    def _post(self):
         path = urllib.parse.urlsplit(self.path).path
         match = _PATH.match(path)
         if not match or not match["verb"]:
@@ -244,20 +277,27 @@ class _RestHandler(http.server.BaseHTTPRequestHandler):
         verb = match["verb"]
         spec_name = urllib.parse.unquote(match["name"])
         try:
-            try:
-                body = json.loads(raw or b"null")
-            except (ValueError, UnicodeDecodeError) as e:
-                raise invalid(f"JSON Parse error: {e}") from None
-            if not isinstance(body, dict):
-                raise invalid("request body must be a JSON object")
-            signature_name = body.get("signature_name", "")
-            if not isinstance(signature_name, str):
-                raise invalid('"signature_name" must be a string')
-            spec = _rest_model_spec(match, signature_name)
-            result = self.app.rest_recorder(verb, spec_name, lambda: self._run(verb, spec, body))
+            # Refused before parsing: under overload a refusal must stay cheap.
+            with self.app.admission.admit():
+                result = self._inference(match, verb, spec_name, raw)
             self._send_json(200, result)
         except ServingError as e:
             self._error(e)
+
+    def _inference(self, match, verb, spec_name, raw):
+        try:
+            body = json.loads(raw or b"null")
+        except (ValueError, UnicodeDecodeError) as e:
+            raise invalid(f"JSON Parse error: {e}") from None
+        except RecursionError:
+            raise invalid("JSON Parse error: the request body is nested too deeply") from None
+        if not isinstance(body, dict):
+            raise invalid("request body must be a JSON object")
+        signature_name = body.get("signature_name", "")
+        if not isinstance(signature_name, str):
+            raise invalid('"signature_name" must be a string')
+        spec = _rest_model_spec(match, signature_name)
+        return self.app.rest_recorder(verb, spec_name, lambda: self._run(verb, spec, body))
 
     def _drain(self):
         try:

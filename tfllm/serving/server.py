@@ -6,9 +6,8 @@ error codes and REST JSON, so clients written against one work with the
 other. Versions appearing under a base path are loaded while serving; the old
 version is unloaded only once the new one answered its warmup requests.
 
-gRPC runs on an asyncio server: a request waiting for its batch costs a
-coroutine, not a thread. Signature calls run on a thread pool (TensorFlow
-releases the GIL while ops run) or on the batch threads.
+gRPC runs on an asyncio server (`grpc_service`), REST on a threaded HTTP
+server (`rest`); both resolve requests through one `versions.ModelManager`.
 
 Example:
 
@@ -22,32 +21,23 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import socket
 import threading
-import time
 
 import grpc
 import tensorflow as tf
-from tensorflow_serving.apis import (
-    classification_pb2,
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    inference_pb2,
-    model_management_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-    regression_pb2,
-)
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfllm.serving import export
-from tfllm.serving import protocol
-from tfllm.serving import servables
+from tfllm.serving.admission import InFlightLimit
 from tfllm.serving.batching import BatchingParameters
+from tfllm.serving.grpc_service import ModelServicer, PredictionServicer
 from tfllm.serving.metrics import Metrics
 from tfllm.serving.protocol import ServingError
 from tfllm.serving.rest import RestServer
-from tfllm.serving.servables import ModelManager, Recorder
+from tfllm.serving.servables import Recorder
+from tfllm.serving.versions import ModelManager
 
 __all__ = ["ModelServer", "BatchingParameters", "DEFAULT_MAX_MESSAGE_SIZE"]
 
@@ -86,109 +76,6 @@ def _set_tensorflow_threads(threads):
                  *(threads[flag] or "default" for flag in _THREAD_FLAGS))
 
 
-# ---------------------------------------------------------------------------
-# gRPC.
-
-
-class _Servicer:
-    """Shared plumbing: metrics, error statuses, and running blocking work off the loop."""
-
-    def __init__(self, manager, metrics, executor):
-        self._manager = manager
-        self._recorder = Recorder(metrics, "GRPC")
-        self._executor = executor
-
-    async def _serve(self, context, api, model_name, work, response_type):
-        start = time.perf_counter()
-        code = grpc.StatusCode.OK
-        try:
-            return await work()
-        except Exception as e:
-            error = servables.as_serving_error(e, api, model_name)
-            code = error.code
-            context.set_code(error.code)
-            context.set_details(error.message)
-            return response_type()
-        finally:
-            self._recorder.observe(api, model_name, code, start)
-
-    async def _blocking(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-
-class PredictionServicer(_Servicer, prediction_service_pb2_grpc.PredictionServiceServicer):
-    async def Predict(self, request, context):
-        async def work():
-            servable = self._manager.resolve(request.model_spec)
-            inputs = {k: protocol.to_ndarray(v) for k, v in request.inputs.items()}
-            name = servables.prepare_predict(servable, request.model_spec, inputs)
-            outputs = await servable.run_async(name, inputs, self._executor)
-            outputs = servables.filter_outputs(outputs, request.output_filter)
-            response = predict_pb2.PredictResponse()
-            servables.fill_spec(response.model_spec, servable, name)
-            for key, value in outputs.items():
-                response.outputs[key].CopyFrom(protocol.to_tensor_proto(value))
-            return response
-        return await self._serve(context, "predict", request.model_spec.name, work,
-                                 predict_pb2.PredictResponse)
-
-    async def _run_examples(self, context, api, request, run, response_type):
-        """Classify/Regress: `run(manager, request)` gives the result put into `response_type`."""
-        async def work():
-            servable, name, result = await self._blocking(run, self._manager, request)
-            response = response_type(result=result)
-            servables.fill_spec(response.model_spec, servable, name)
-            return response
-        return await self._serve(context, api, request.model_spec.name, work, response_type)
-
-    async def Classify(self, request, context):
-        return await self._run_examples(context, "classify", request, servables.classify,
-                                        classification_pb2.ClassificationResponse)
-
-    async def Regress(self, request, context):
-        return await self._run_examples(context, "regress", request, servables.regress,
-                                        regression_pb2.RegressionResponse)
-
-    async def GetModelMetadata(self, request, context):
-        async def work():
-            return servables.metadata(self._manager, request)[1]
-        return await self._serve(context, "metadata", request.model_spec.name, work,
-                                 get_model_metadata_pb2.GetModelMetadataResponse)
-
-    async def MultiInference(self, request, context):
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details("MultiInference is not supported by this server")
-        return inference_pb2.MultiInferenceResponse()
-
-
-class ModelServicer(_Servicer, model_service_pb2_grpc.ModelServiceServicer):
-    async def GetModelStatus(self, request, context):
-        async def work():
-            return servables.status(self._manager, request)
-        return await self._serve(context, "status", request.model_spec.name, work,
-                                 get_model_status_pb2.GetModelStatusResponse)
-
-    async def HandleReloadConfigRequest(self, request, context):
-        # TF Serving reports a rejected config in the response status, not the RPC's.
-        response = model_management_pb2.ReloadConfigResponse()
-        start = time.perf_counter()
-        code = grpc.StatusCode.OK
-        try:
-            await self._blocking(self._manager.reload, request.config)
-        except Exception as e:
-            error = servables.as_serving_error(e, "reload_config", "")
-            code = error.code
-            response.status.error_code = code.value[0]
-            response.status.error_message = error.message
-        finally:
-            self._recorder.observe("reload_config", "", code, start)
-        return response
-
-
-# ---------------------------------------------------------------------------
-# The server.
-
-
 def _single_model_config(name, base_path):
     config = model_server_config_pb2.ModelServerConfig()
     config.model_config_list.config.add(
@@ -218,6 +105,11 @@ class ModelServer:
         grpc_max_message_size: largest request (gRPC message or REST body) in
             bytes; larger ones fail with RESOURCE_EXHAUSTED (HTTP 413).
         grpc_max_threads: threads answering gRPC requests.
+        max_in_flight_requests: Predict/Classify/Regress requests (gRPC and
+            REST together) run at once; more are refused with UNAVAILABLE
+            (HTTP 503) instead of queuing. Default: `grpc_max_threads` with
+            batching off, no limit with batching on (then
+            `max_enqueued_batches` refuses the excess). 0: no limit.
         tensorflow_intra_op_parallelism: threads one op may use; 0 lets
             TensorFlow pick (one per core). On a machine with few cores that
             also runs the gRPC front end, 1 leaves more CPU for requests.
@@ -239,7 +131,8 @@ class ModelServer:
                  model_config=None, port=8500, rest_api_port=None, host="127.0.0.1",
                  enable_batching=False, batching_parameters=None,
                  file_system_poll_wait_seconds=1.0, grpc_max_message_size=DEFAULT_MAX_MESSAGE_SIZE,
-                 grpc_max_threads=64, model_config_file_poll_wait_seconds=0,
+                 grpc_max_threads=64, max_in_flight_requests=None,
+                 model_config_file_poll_wait_seconds=0,
                  tensorflow_intra_op_parallelism=0, tensorflow_inter_op_parallelism=0):
         sources = sum(x is not None for x in (model_base_path, model_config_file, model_config))
         if sources != 1:
@@ -277,6 +170,9 @@ class ModelServer:
         self.poll_seconds = float(file_system_poll_wait_seconds)
         self.max_message_size = int(grpc_max_message_size)
         self.grpc_max_threads = int(grpc_max_threads)
+        if max_in_flight_requests is None:
+            max_in_flight_requests = 0 if self.batching else self.grpc_max_threads
+        self.admission = InFlightLimit(max_in_flight_requests)
         self.metrics = Metrics()
         self.manager = None
         self.rest_recorder = Recorder(self.metrics, "REST")
@@ -291,9 +187,31 @@ class ModelServer:
     def _address(host, port):
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
+    def _check_port_free(self, what, port):
+        if not port:  # None: off; 0: any free port.
+            return
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # As the real servers bind: a port left in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((self.host, port))
+            except OSError as e:
+                raise OSError(
+                    f"cannot bind {what} to {self._address(self.host, port)}: {e.strerror}"
+                ) from None
+
     def start(self):
         """Loads the models (raising if one fails to load), then starts serving."""
         _set_tensorflow_threads(self.tensorflow_threads)
+        # Both checks fail in a second instead of after loading every model.
+        for what, port in (("gRPC", self.port), ("REST", self.rest_api_port)):
+            self._check_port_free(what, port)
+        for entry in self.config.model_config_list.config:
+            if not tf.io.gfile.isdir(entry.base_path):
+                raise export.ExportError(
+                    f"model {entry.name}: base path {entry.base_path} does not exist"
+                )
         _load_text_ops()
         self.manager = ModelManager(self.config, batching=self.batching, metrics=self.metrics)
         for model in self.manager.models.values():
@@ -353,7 +271,8 @@ class ModelServer:
                 ("grpc.so_reuseport", 0),
             ])
             prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-                PredictionServicer(self.manager, self.metrics, self._executor), server
+                PredictionServicer(self.manager, self.metrics, self._executor,
+                                   self.max_message_size, self.admission), server
             )
             model_service_pb2_grpc.add_ModelServiceServicer_to_server(
                 ModelServicer(self.manager, self.metrics, self._executor), server
