@@ -7,6 +7,7 @@ into one stream and cuts it into fixed-length windows, so no window is padded
 except the last one.
 """
 
+import importlib.resources
 import os
 
 import numpy as np
@@ -18,6 +19,9 @@ from tfllm.data.tables import infer_format, load_table
 _BINARY_BYTES = frozenset(range(0, 9)) | frozenset(range(14, 32)) - {27}
 _SNIFF_BYTES = 8192
 _TABLE_FORMATS = ("csv", "tsv", "json", "jsonl", "parquet")
+# Built-in plain-text samples: traditional English nursery rhymes and proverbs
+# (public domain, 18th-19th century), typed out for tfllm.
+TEXT_SAMPLES = ("rhymes",)
 
 
 def _read_text_file(path, encoding):
@@ -84,6 +88,15 @@ def read_corpus(path, text_column=None, *, encoding="utf-8"):
     if not documents:
         raise DataError("the corpus is empty (no text)", path=path)
     return documents
+
+
+def load_text_sample(name="rhymes"):
+    """The documents of a built-in text sample (one document: the whole file)."""
+    if name not in TEXT_SAMPLES:
+        raise DataError(f"unknown text sample {name!r}; expected one of {', '.join(TEXT_SAMPLES)}")
+    resource = importlib.resources.files("tfllm.data").joinpath("samples", f"{name}.txt")
+    with importlib.resources.as_file(resource) as path:
+        return read_corpus(path)
 
 
 def pack_windows(token_ids, window, *, separator_id=None, pad_id=0, overlap=0):

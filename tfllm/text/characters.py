@@ -1,5 +1,6 @@
 """Character-level tokenization: one id per Unicode code point, for corpora like tiny Shakespeare."""
 
+import keras
 import keras_hub
 import numpy as np
 
@@ -21,8 +22,22 @@ def char_vocabulary_size(texts):
     return max(MIN_CHAR_VOCABULARY, largest + 2)
 
 
+@keras.saving.register_keras_serializable(package="tfllm")
+class CharTokenizer(keras_hub.tokenizers.UnicodeCodepointTokenizer):
+    """keras_hub's `UnicodeCodepointTokenizer`, savable with `save_to_preset` (it has no asset files).
+
+    Loading it back from a preset needs this module imported (`tfllm.text.characters`).
+    """
+
+    def save_assets(self, dir_path):
+        """Nothing to save: code points need no vocabulary file."""
+
+    def load_assets(self, dir_path):
+        """Nothing to load."""
+
+
 def make_char_tokenizer(vocabulary_size, sequence_length=None):
-    """A keras_hub `UnicodeCodepointTokenizer` that keeps case: strings -> code point ids.
+    """A `CharTokenizer` that keeps case: strings -> code point ids.
 
     Args:
         vocabulary_size: from `char_vocabulary_size`; code points at or above
@@ -33,7 +48,7 @@ def make_char_tokenizer(vocabulary_size, sequence_length=None):
         >>> tokenizer = make_char_tokenizer(char_vocabulary_size(texts))
         >>> tokenizer("To be")  # [84, 111, 32, 98, 101]
     """
-    return keras_hub.tokenizers.UnicodeCodepointTokenizer(
+    return CharTokenizer(
         sequence_length=sequence_length,
         lowercase=False,
         vocabulary_size=int(vocabulary_size),
