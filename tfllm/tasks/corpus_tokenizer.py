@@ -1,6 +1,7 @@
 """The tokenizer of a pre-training run: WordPiece learned on the corpus, or one id per character."""
 
 import dataclasses
+import itertools
 import json
 import os
 
@@ -43,7 +44,11 @@ class CorpusTokenizer:
         lines = [line for line in document.splitlines() if line.strip()]
         if not lines:
             return np.zeros([0], np.int32)
-        return self.tokenizer(tf.constant(lines)).flat_values.numpy().astype(np.int32)
+        ids = self.tokenizer(tf.constant(lines))
+        if isinstance(ids, tf.RaggedTensor):
+            return ids.flat_values.numpy().astype(np.int32)
+        # keras_hub tokenizers return Python lists when called eagerly.
+        return np.fromiter(itertools.chain.from_iterable(ids), np.int32)
 
 
 def build_tokenizer(kind, documents, vocabulary_size, run_dir, log=print):

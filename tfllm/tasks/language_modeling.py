@@ -18,6 +18,7 @@ import math
 import os
 import time
 
+import keras
 import numpy as np
 
 from tfllm._files import write_text_atomically
@@ -88,6 +89,7 @@ def corpus_windows(documents, tokenizer, sequence_length, objective, val_fractio
     )
 
 
+@keras.saving.register_keras_serializable(package="tfllm")
 def masked_token_loss(y_true, y_pred):
     """Cross-entropy of the targets that are not -1, averaged per sequence: (batch, len) -> (batch,)."""
     from keras import ops
@@ -101,6 +103,9 @@ def masked_token_loss(y_true, y_pred):
 def make_lm_dataset(windows, tokenizer, objective, batch_size, *, shuffle=False, seed=0, mask_rate=0.15):
     """Batched `(inputs, targets)` for a language model; targets -1 are ignored by `masked_token_loss`.
 
+    With `shuffle` the dataset is endless: pass after pass over the windows,
+    each in a fresh order drawn from `seed`; otherwise one pass in order.
+
     Causal: inputs `{"token_ids", "padding_mask"}` of a window's first
     `len - 1` tokens, targets the last `len - 1`. MLM: a fresh mask per batch
     (`keras_hub.layers.MaskedLMMaskGenerator`: `mask_rate` of the tokens;
@@ -112,16 +117,22 @@ def make_lm_dataset(windows, tokenizer, objective, batch_size, *, shuffle=False,
     import tensorflow as tf
 
     pad = tokenizer.pad_id
-    data = tf.data.Dataset.from_tensor_slices(windows)
     if shuffle:
-        data = data.shuffle(len(windows), seed=seed, reshuffle_each_iteration=True)
+        # Stateless permutations, one per pass, so that every strategy (which
+        # rebuilds the pipeline to split batches) reads the same order.
+        table, count = tf.constant(windows), len(windows)
+        data = tf.data.Dataset.range(2**62).map(lambda i: tf.gather(
+            table, tf.random.experimental.stateless_shuffle(tf.range(count), seed=tf.stack([tf.cast(seed, tf.int64), i]))
+        )).unbatch()
+    else:
+        data = tf.data.Dataset.from_tensor_slices(windows)
     data = data.batch(batch_size)
     if objective == "causal":
 
         def split(window):
             inputs, targets = window[:, :-1], window[:, 1:]
             targets = tf.where(tf.equal(targets, pad), -1, targets)
-            return {"token_ids": inputs, "padding_mask": tf.not_equal(inputs, pad)}, targets
+            return {"token_ids": inputs, "padding_mask": _padding_mask(inputs, pad)}, targets
 
         return data.map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
     length = windows.shape[1]
@@ -138,12 +149,20 @@ def make_lm_dataset(windows, tokenizer, objective, batch_size, *, shuffle=False,
         inputs = {
             "token_ids": tf.cast(masked["token_ids"], tf.int32),
             "segment_ids": tf.zeros_like(window),
-            "padding_mask": tf.not_equal(window, pad),
+            "padding_mask": _padding_mask(window, pad),
             "mask_positions": tf.cast(masked["mask_positions"], tf.int32),
         }
         return inputs, targets
 
     return data.map(mask, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _padding_mask(token_ids, pad):
+    import tensorflow as tf
+
+    # int32, not bool: Keras' fit averages one batch across replicas to build
+    # the model under a distribution strategy, which bool tensors fail.
+    return tf.cast(tf.not_equal(token_ids, pad), tf.int32)
 
 
 def build_model(config, vocabulary_size):
@@ -221,11 +240,8 @@ def pretrain(config, documents, *, run_dir, strategy=None, log=print):
     options = dict(objective=config.objective, batch_size=batch_size, seed=config.seed, mask_rate=config.mask_rate)
     train_data = make_lm_dataset(train_windows, tokenizer, shuffle=True, **options)
     val_data = make_lm_dataset(val_windows, tokenizer, **options)
-    if config.steps_per_epoch:
-        train_data = train_data.repeat()
-        tokens_per_epoch = config.steps_per_epoch * batch_size * config.sequence_length
-    else:
-        tokens_per_epoch = len(train_windows) * config.sequence_length
+    steps_per_epoch = config.steps_per_epoch or -(-len(train_windows) // batch_size)
+    tokens_per_epoch = steps_per_epoch * batch_size * config.sequence_length
     log(f"{len(train_windows)} train / {len(val_windows)} validation windows of {config.sequence_length} tokens "
         f"({config.tokenizer}, {tokenizer.vocabulary_size} ids), {strategy.num_replicas_in_sync} replica(s)")
     with strategy.scope():
@@ -237,7 +253,7 @@ def pretrain(config, documents, *, run_dir, strategy=None, log=print):
     started = time.perf_counter()
     history = fit(
         model, train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
-        strategy=strategy, backup_dir=run_dir.backup, steps_per_epoch=config.steps_per_epoch,
+        strategy=strategy, backup_dir=run_dir.backup, steps_per_epoch=steps_per_epoch,
         verbose=config.verbose,
     )
     seconds = time.perf_counter() - started
