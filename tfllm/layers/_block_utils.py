@@ -3,6 +3,7 @@
 import keras
 
 from tfllm._validation import check_positive_ints, check_rates
+from tfllm.layers.activations import get_activation
 from tfllm.layers.multi_head_attention import MultiHeadAttention
 
 
@@ -72,7 +73,7 @@ class TransformerBlock(keras.layers.Layer):
         self.intermediate_dim = intermediate_dim
         self.num_heads = num_heads
         self.dropout = dropout
-        self.activation = keras.activations.get(activation)
+        self.activation = get_activation(activation)
         self.layer_norm_epsilon = layer_norm_epsilon
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
