@@ -35,6 +35,9 @@ class CharTokenizer(keras_hub.tokenizers.UnicodeCodepointTokenizer):
     def load_assets(self, dir_path):
         """Nothing to load."""
 
+    def load_preset_assets(self, preset):
+        """Nothing to load (keras_hub's version expects at least one asset file)."""
+
 
 def make_char_tokenizer(vocabulary_size, sequence_length=None):
     """A `CharTokenizer` that keeps case: strings -> code point ids.
