@@ -39,7 +39,7 @@ TASK = LanguageModelTask(
     # About two minutes on two CPU cores.
     demo_config=LanguageModelConfig(
         objective="causal", tokenizer="char", sequence_length=64, num_layers=2, num_heads=4, hidden_dim=64,
-        intermediate_dim=256, dropout=0.0, epochs=8, steps_per_epoch=150, batch_size=16, learning_rate=3e-3,
+        intermediate_dim=256, dropout=0.2, epochs=10, steps_per_epoch=150, batch_size=16, learning_rate=2e-3,
         val_fraction=0.1, patience=8,
     ),
     demo_prompts=("Twinkle, twinkle, ", "The king was in his ", "Little "),

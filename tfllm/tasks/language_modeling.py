@@ -246,6 +246,7 @@ def pretrain(config, documents, *, run_dir, strategy=None, log=print):
         f"({config.tokenizer}, {tokenizer.vocabulary_size} ids), {strategy.num_replicas_in_sync} replica(s)")
     with strategy.scope():
         backbone, model = build_model(config, tokenizer.vocabulary_size)
+        model.build()  # A resumed run loads its backup into the model before the first step.
         # Targets of -1 (padding, unmasked positions) are ignored by the loss; no other metric sees them.
         model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=1.0), loss=masked_token_loss,
                       metrics=[], weighted_metrics=[])
