@@ -147,3 +147,49 @@ def test_bad_input_exits_2_with_one_line_naming_the_path(app, tmp_path, capsys):
         assert app.main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and named in err, (argv, err)
+
+
+def _free_ports(n):
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_local_workers_match_one_device_and_only_the_chief_writes_the_backbone(app, pretrained, tmp_path):
+    _, corpus, _ = pretrained
+    common = ["pretrain", "--objective", "causal", "--tokenizer", "char", "--data", str(corpus),
+              "--epochs", "2", "--steps-per-epoch", "3", *TINY]
+    code, out = run_app(app, [*common, "--run-dir", str(tmp_path / "one")])  # global batch 8
+    assert code == 0
+    one = harness.last_json(out)
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    processes = []
+    for index in range(2):
+        env = dict(ENV, TMPDIR=str(scratch), TF_CONFIG=json.dumps(
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
+        argv = [*common, "--batch-size", "4", "--strategy", "multiworker", "--run-dir", str(tmp_path / "two")]
+        processes.append(subprocess.Popen([sys.executable, APP, *argv], cwd=tmp_path, env=env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        outputs = [p.communicate(timeout=240) for p in processes]
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+    for p, (_, err) in zip(processes, outputs):
+        assert p.returncode == 0, err[-3000:]
+    chief, other = (harness.last_json(out) for out, _ in outputs)
+    for result in (chief, other):
+        assert result["loss"] == pytest.approx(one["loss"], rel=1e-4)
+        assert result["val_loss"] == pytest.approx(one["val_loss"], rel=1e-4)
+    assert chief["backbone_dir"] == str(tmp_path / "two" / "backbone") and other["backbone_dir"] is None
+    assert os.path.isdir(chief["backbone_dir"])
