@@ -1,5 +1,7 @@
 """Pre-training pipeline: tokenizers, windows, MLM masking, training under one and two devices, saving."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -116,3 +118,15 @@ def test_two_device_mirrored_losses_match_one_device(tmp_path, mirrored_strategy
     one.pop("trained"), two.pop("trained")
     assert two["val_loss"] == pytest.approx(one["val_loss"], rel=1e-4)
     assert two["loss"] == pytest.approx(one["loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["float16"])  # loss scaling; bfloat16 takes the same path without it
+def test_mixed_precision_pretraining_keeps_float32_logits_and_saves(tmp_path, mode):
+    from tfllm.training import set_mixed_precision
+
+    set_mixed_precision(mode)  # the conftest fixture restores float32 afterwards
+    result = _train(tmp_path, mode, epochs=1, steps_per_epoch=2)
+    model, _ = result.pop("trained")
+    assert np.isfinite(result["val_loss"]) and os.path.isdir(result["backbone_dir"])
+    ids = np.array([[74, 97, 99, 107]], np.int32)
+    assert model({"token_ids": ids, "padding_mask": ids != 0}).dtype == "float32"

@@ -5,7 +5,7 @@ causal language modelling (`"causal"`) a `DecoderBackbone`. The corpus is
 tokenized (a WordPiece vocabulary learned on it, or one id per character),
 concatenated and cut into fixed-length windows (`tfllm.data.corpora`); the
 first `1 - val_fraction` of the token stream trains, the rest validates.
-MLM masks are drawn per batch inside `tf.data`. A run directory keeps
+MLM masks are drawn per batch inside `tf.data` (`language_model_data`). A run directory keeps
 
     <run dir>/tokenizer.json   tokenizer kind and size (+ vocabulary.txt for WordPiece)
     <run dir>/backbone/        the backbone and tokenizer (`save_to_preset`; `load_backbone`)
@@ -23,12 +23,10 @@ import numpy as np
 
 from tfllm._files import write_text_atomically
 from tfllm.tasks.corpus_tokenizer import build_tokenizer, from_keras_hub
+from tfllm.tasks.language_model_data import corpus_windows, make_lm_dataset, masked_token_loss  # noqa: F401
 
 OBJECTIVES = ("mlm", "causal")
 TOKENIZERS = ("wordpiece", "char")
-# Masked positions each window can hold, as a multiple of the expected count;
-# a window draws more than 1.5x the mean only far out in the binomial tail.
-MASK_HEADROOM = 1.5
 
 
 @dataclasses.dataclass
@@ -61,110 +59,6 @@ class LanguageModelConfig:
             raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZERS)}. Received: tokenizer={self.tokenizer!r}")
 
 
-# Windows and datasets.
-
-
-def corpus_windows(documents, tokenizer, sequence_length, objective, val_fraction):
-    """`(train, validation)` int32 windows of the corpus (see `make_lm_dataset`).
-
-    Causal windows hold `sequence_length + 1` tokens and overlap by one, so
-    every token but the first is a target once; MLM windows hold
-    `sequence_length`. The token stream splits at `1 - val_fraction`.
-
-    Raises:
-        DataError: the corpus has too few tokens to split.
-    """
-    from tfllm.data.corpora import join_documents, pack_windows
-    from tfllm.data.errors import DataError
-
-    stream = join_documents([tokenizer.encode(d) for d in documents], tokenizer.separator_id)
-    if stream.size < 4:
-        raise DataError(f"the corpus has {stream.size} tokens; it needs at least 4 to train and validate")
-    cut = min(max(2, int(round(stream.size * (1.0 - val_fraction)))), stream.size - 2)
-    causal = objective == "causal"
-    width, overlap = (sequence_length + 1, 1) if causal else (sequence_length, 0)
-    return tuple(
-        pack_windows([part], width, pad_id=tokenizer.pad_id, overlap=overlap)
-        for part in (stream[:cut], stream[cut:])
-    )
-
-
-@keras.saving.register_keras_serializable(package="tfllm")
-def masked_token_loss(y_true, y_pred):
-    """Cross-entropy of the targets that are not -1, averaged per sequence: (batch, len) -> (batch,)."""
-    from keras import ops
-
-    valid = ops.cast(ops.greater_equal(y_true, 0), "float32")
-    labels = ops.maximum(ops.cast(y_true, "int32"), 0)
-    losses = ops.sparse_categorical_crossentropy(labels, ops.cast(y_pred, "float32"), from_logits=True)
-    return ops.sum(losses * valid, axis=-1) / ops.maximum(ops.sum(valid, axis=-1), 1.0)
-
-
-def make_lm_dataset(windows, tokenizer, objective, batch_size, *, shuffle=False, seed=0, mask_rate=0.15):
-    """Batched `(inputs, targets)` for a language model; targets -1 are ignored by `masked_token_loss`.
-
-    With `shuffle` the dataset is endless: pass after pass over the windows,
-    each in a fresh order drawn from `seed`; otherwise one pass in order.
-
-    Causal: inputs `{"token_ids", "padding_mask"}` of a window's first
-    `len - 1` tokens, targets the last `len - 1`. MLM: a fresh mask per batch
-    (`keras_hub.layers.MaskedLMMaskGenerator`: `mask_rate` of the tokens;
-    80% of those become [MASK], 10% a random id, 10% stay), inputs
-    `{"token_ids", "segment_ids", "padding_mask", "mask_positions"}`,
-    targets the original ids at `mask_positions`.
-    """
-    import keras_hub
-    import tensorflow as tf
-
-    pad = tokenizer.pad_id
-    if shuffle:
-        # Stateless permutations, one per pass, so that every strategy (which
-        # rebuilds the pipeline to split batches) reads the same order.
-        table, count = tf.constant(windows), len(windows)
-        data = tf.data.Dataset.range(2**62).map(lambda i: tf.gather(
-            table, tf.random.experimental.stateless_shuffle(tf.range(count), seed=tf.stack([tf.cast(seed, tf.int64), i]))
-        )).unbatch()
-    else:
-        data = tf.data.Dataset.from_tensor_slices(windows)
-    data = data.batch(batch_size)
-    if objective == "causal":
-
-        def split(window):
-            inputs, targets = window[:, :-1], window[:, 1:]
-            targets = tf.where(tf.equal(targets, pad), -1, targets)
-            return {"token_ids": inputs, "padding_mask": _padding_mask(inputs, pad)}, targets
-
-        return data.map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-    length = windows.shape[1]
-    masker = keras_hub.layers.MaskedLMMaskGenerator(
-        vocabulary_size=tokenizer.vocabulary_size, mask_selection_rate=mask_rate,
-        mask_token_id=tokenizer.mask_id,
-        mask_selection_length=max(1, int(math.ceil(length * mask_rate * MASK_HEADROOM))),
-        unselectable_token_ids=[pad, tokenizer.mask_id],
-    )
-
-    def mask(window):
-        masked = masker(window)
-        targets = tf.where(masked["mask_weights"] > 0, tf.cast(masked["mask_ids"], tf.int32), -1)
-        inputs = {
-            "token_ids": tf.cast(masked["token_ids"], tf.int32),
-            "segment_ids": tf.zeros_like(window),
-            "padding_mask": _padding_mask(window, pad),
-            "mask_positions": tf.cast(masked["mask_positions"], tf.int32),
-        }
-        return inputs, targets
-
-    return data.map(mask, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
-def _padding_mask(token_ids, pad):
-    import tensorflow as tf
-
-    # int32, not bool: Keras' fit averages one batch across replicas to build
-    # the model under a distribution strategy, which bool tensors fail.
-    return tf.cast(tf.not_equal(token_ids, pad), tf.int32)
-
-
 def build_model(config, vocabulary_size):
     """`(backbone, language model)` for `config.objective`."""
     from tfllm.models import CausalLanguageModel, DecoderBackbone, EncoderBackbone, MaskedLanguageModel
@@ -184,30 +78,35 @@ def build_model(config, vocabulary_size):
 # Training.
 
 
-def _throughput_callback(tokens_per_epoch, log):
-    import keras
+class EpochThroughput(keras.callbacks.Callback):
+    """Adds `tokens_per_second` (training steps only) and `val_perplexity` to each epoch's logs.
 
-    class Throughput(keras.callbacks.Callback):
-        """Adds tokens per second (training steps only) and validation perplexity to each epoch's logs."""
+    Placed before the other callbacks, so that the progress bar, TensorBoard
+    and the history record them. `log`, if given, also gets one line per epoch.
+    """
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started, self.seconds = time.perf_counter(), None
+    def __init__(self, tokens_per_epoch, log=None):
+        super().__init__()
+        self.tokens_per_epoch = tokens_per_epoch
+        self.log = log
 
-        def on_test_begin(self, logs=None):
-            if self.seconds is None and hasattr(self, "started"):
-                self.seconds = time.perf_counter() - self.started
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started, self.seconds = time.perf_counter(), None
 
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs if logs is not None else {}
-            seconds = self.seconds or (time.perf_counter() - self.started)
-            logs["tokens_per_second"] = tokens_per_epoch / max(seconds, 1e-9)
-            if "val_loss" in logs:
-                logs["val_perplexity"] = math.exp(min(float(logs["val_loss"]), 50.0))
-            log(f"epoch {epoch + 1}: {logs['tokens_per_second']:,.0f} tokens/s, loss {float(logs['loss']):.4f}, "
-                f"val_loss {float(logs.get('val_loss', float('nan'))):.4f}, "
-                f"val_perplexity {logs.get('val_perplexity', float('nan')):.2f}")
+    def on_test_begin(self, logs=None):
+        if self.seconds is None and hasattr(self, "started"):
+            self.seconds = time.perf_counter() - self.started
 
-    return Throughput()
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        seconds = self.seconds or (time.perf_counter() - self.started)
+        logs["tokens_per_second"] = self.tokens_per_epoch / max(seconds, 1e-9)
+        if "val_loss" in logs:
+            logs["val_perplexity"] = math.exp(min(float(logs["val_loss"]), 50.0))
+        if self.log:
+            self.log(f"epoch {epoch + 1}: {logs['tokens_per_second']:,.0f} tokens/s, loss {float(logs['loss']):.4f}, "
+                     f"val_loss {float(logs.get('val_loss', float('nan'))):.4f}, "
+                     f"val_perplexity {logs.get('val_perplexity', float('nan')):.2f}")
 
 
 def pretrain(config, documents, *, run_dir, strategy=None, log=print):
@@ -225,7 +124,6 @@ def pretrain(config, documents, *, run_dir, strategy=None, log=print):
         backbone and tokenizer (`load_backbone` reads it), None elsewhere;
         `"trained"` holds `(model, CorpusTokenizer)`, objects to pop before printing.
     """
-    import keras
     import tensorflow as tf
 
     from tfllm.training import fit, global_batch_size, is_chief, local_copy, runs
@@ -245,12 +143,14 @@ def pretrain(config, documents, *, run_dir, strategy=None, log=print):
     log(f"{len(train_windows)} train / {len(val_windows)} validation windows of {config.sequence_length} tokens "
         f"({config.tokenizer}, {tokenizer.vocabulary_size} ids), {strategy.num_replicas_in_sync} replica(s)")
     with strategy.scope():
-        backbone, model = build_model(config, tokenizer.vocabulary_size)
+        _, model = build_model(config, tokenizer.vocabulary_size)
         model.build()  # A resumed run loads its backup into the model before the first step.
         # Targets of -1 (padding, unmasked positions) are ignored by the loss; no other metric sees them.
         model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=1.0), loss=masked_token_loss,
                       metrics=[], weighted_metrics=[])
-    callbacks = [_throughput_callback(tokens_per_epoch, log), *runs.run_callbacks(run_dir, config.patience)]
+    # Keras' progress line shows the throughput too, unless it is silenced.
+    throughput = EpochThroughput(tokens_per_epoch, log if config.verbose == 0 else None)
+    callbacks = [throughput, *runs.run_callbacks(run_dir, config.patience)]
     started = time.perf_counter()
     history = fit(
         model, train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
