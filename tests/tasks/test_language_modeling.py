@@ -130,3 +130,15 @@ def test_mixed_precision_pretraining_keeps_float32_logits_and_saves(tmp_path, mo
     assert np.isfinite(result["val_loss"]) and os.path.isdir(result["backbone_dir"])
     ids = np.array([[74, 97, 99, 107]], np.int32)
     assert model({"token_ids": ids, "padding_mask": ids != 0}).dtype == "float32"
+
+
+@pytest.mark.slow
+def test_a_causal_wordpiece_model_continues_prompts_in_graph(tmp_path):
+    from tfllm.tasks.causal_generator import CausalGenerator
+
+    result = _train(tmp_path, "wordpiece", tokenizer="wordpiece", vocabulary_size=120, epochs=1, steps_per_epoch=2)
+    model, tokenizer = result.pop("trained")
+    generator = CausalGenerator(model, tokenizer, max_length=12, strategy="top_k", k=3, seed=0)
+    outputs = generator(["twinkle, twinkle", "", "how i wonder " * 10])
+    assert len(outputs) == 3 and all(isinstance(text, str) for text in outputs)
+    assert all(len(text.split()) <= 11 for text in outputs)
