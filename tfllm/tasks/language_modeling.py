@@ -120,7 +120,8 @@ def pretrain(config, documents, *, run_dir, strategy=None, log=print):
         log: progress messages.
 
     Returns:
-        A dict of results; `"backbone_dir"` is where the chief saved the
+        A dict of results: `"val_loss"` and `"val_perplexity"` of the weights
+        kept (the epoch with the lowest validation loss); `"backbone_dir"` is where the chief saved the
         backbone and tokenizer (`load_backbone` reads it), None elsewhere;
         `"trained"` holds `(model, CorpusTokenizer)`, objects to pop before printing.
     """
@@ -182,6 +183,7 @@ def pretrain(config, documents, *, run_dir, strategy=None, log=print):
         "val_tokens": int(val_windows.size),
         "epochs_run": len(history.get("loss", [])),
         "loss": (history.get("loss") or [float("nan")])[-1],
+        # Keras' EarlyStopping restores the best epoch's weights at the end, stopped early or not.
         "val_loss": min(losses),
         "val_perplexity": math.exp(min(min(losses), 50.0)),
         "tokens_per_second": round(float(np.mean(speeds)), 1),
