@@ -136,8 +136,8 @@ def test_mixed_precision_pretraining_keeps_float32_logits_and_saves(tmp_path, mo
 def test_a_causal_wordpiece_model_continues_prompts_in_graph(tmp_path):
     from tfllm.tasks.causal_generator import CausalGenerator
 
-    result = _train(tmp_path, "wordpiece", tokenizer="wordpiece", vocabulary_size=120, epochs=1, steps_per_epoch=2)
-    model, tokenizer = result.pop("trained")
+    tokenizer = build_tokenizer("wordpiece", CORPUS, 120, runs.prepare_run_dir(str(tmp_path / "run")), quiet)
+    _, model = lm.build_model(lm.LanguageModelConfig(**{**TINY, "objective": "causal"}), tokenizer.vocabulary_size)
     generator = CausalGenerator(model, tokenizer, max_length=12, strategy="top_k", k=3, seed=0)
     outputs = generator(["twinkle, twinkle", "", "how i wonder " * 10])
     assert len(outputs) == 3 and all(isinstance(text, str) for text in outputs)
