@@ -4,6 +4,9 @@
   (`ClassificationTask`, `ClassificationConfig`, `ClassifierExport`).
 - `text_to_text`: (source, target) pairs -> generated text
   (`TextToTextTask`, `TextToTextConfig`, `TextGenerator`).
+- `language_modeling`: an unlabelled corpus -> a pre-trained backbone
+  (`LanguageModelTask`, `LanguageModelConfig`); causal backbones export as
+  text in, generated text out (`causal_generator.CausalGenerator`).
 
 Each reads and splits its data, builds and trains its model under any
 `tf.distribute` strategy, evaluates, exports, loads an export back and
