@@ -25,7 +25,8 @@ def test_attention_quantizes_close_to_float_and_round_trips(tmp_path, mode, cros
     value = keras.Input((7, 8 if not cross else 6))
     layer = MultiHeadAttention(num_heads=2, key_dim=4)
     model = keras.Model([query, value], layer(query, query if not cross else value))
-    inputs = [rng.normal(size=(2, 5, 8)).astype("float32"), rng.normal(size=(2, 7, 8 if not cross else 6)).astype("float32")]
+    inputs = [rng.normal(size=(2, 5, 8)), rng.normal(size=(2, 7, 8 if not cross else 6))]
+    inputs = [array.astype("float32") for array in inputs]
     expected = model(inputs).numpy()
     layer.quantize(mode)
     assert layer.quantization_mode == mode
@@ -54,16 +55,24 @@ def test_quantize_model_reaches_every_tfllm_layer_of_a_transformer():
         quantize_model(build_classifier("fasttext", 50, 2, 8), "int2")
 
 
+def variables_bytes(path):
+    directory = os.path.join(path, "variables")
+    return sum(os.path.getsize(os.path.join(directory, name)) for name in os.listdir(directory))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_classifier_kind_exports_int8_through_the_op_check_and_answers_as_float(tmp_path, kind):
+    from tfllm import text
     from tfllm.compression.runs import export_classifier, load_run
-    from tfllm.tasks.classifier_export import load_classifier_export, predict_outputs
+    from tfllm.tasks.classifier_export import ClassifierExport, load_classifier_export, predict_outputs
 
     run = make_run(tmp_path / "run", kind, train=True, extra_tokens=2000, embedding_dim=16)
     model, vocabulary, labels, metadata = load_run(run)
     texts = make_frame(40, seed=1).text.tolist()
+    in_memory = ClassifierExport(text.make_wordpiece_tokenizer(vocabulary), model, labels.labels, max_length=16)
+    float_probabilities, float_ids = predict_outputs(in_memory, texts)
     float_path = export_classifier(model, vocabulary, labels.labels, metadata, str(tmp_path / "float"))
-    float_probabilities, float_ids = predict_outputs(load_classifier_export(float_path)[0], texts)
     quantize_model(model, "int8")
     path = export_classifier(model, vocabulary, labels.labels, metadata, str(tmp_path / "int8"))  # op check inside
     signature, names, _, _ = load_classifier_export(path)
@@ -71,10 +80,10 @@ def test_every_classifier_kind_exports_int8_through_the_op_check_and_answers_as_
     assert names == labels.labels
     assert np.mean(ids == float_ids) >= 0.95
     assert np.abs(probabilities - float_probabilities).max() < 0.05
-    size = lambda p: sum(os.path.getsize(os.path.join(p, "variables", f)) for f in os.listdir(os.path.join(p, "variables")))
-    assert size(path) < 0.4 * size(float_path)
+    assert variables_bytes(path) < 0.4 * variables_bytes(float_path)
 
 
+@pytest.mark.slow
 def test_compress_run_int8_exports_a_new_version_and_reports_beside_the_float_model(tmp_path, table):
     run = make_run(tmp_path / "run", "transformer", train=True, extra_tokens=3000, embedding_dim=32)
     os.makedirs(tmp_path / "exports" / "1")  # an existing version is kept

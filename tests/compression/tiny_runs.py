@@ -23,7 +23,7 @@ def make_frame(count=120, seed=0):
     return pd.DataFrame(rows)
 
 
-def make_run(run_dir, kind, *, train=False, frame=None, max_length=16, extra_tokens=0, **options):
+def make_run(run_dir, kind, *, train=False, epochs=2, frame=None, max_length=16, extra_tokens=0, **options):
     """Writes a run directory as `ClassificationTask.train` leaves it (tiny model, optionally trained).
 
     `extra_tokens` unused vocabulary entries make the embedding table, not
@@ -42,7 +42,7 @@ def make_run(run_dir, kind, *, train=False, frame=None, max_length=16, extra_tok
     labels = data.LabelVocabulary.from_labels(frame.label)
     labels.save(os.path.join(run_dir, "labels.txt"))
     defaults = {
-        "fasttext": {"embedding_dim": 8, "num_buckets": 64},
+        "fasttext": {"embedding_dim": 8, "num_buckets": 64, "feature_dropout": 0.0, "dropout": 0.0},
         "lstm": {"embedding_dim": 8, "units": 8},
         "bilstm": {"embedding_dim": 8, "units": 8},
         "transformer": {"embedding_dim": 16, "num_heads": 2, "intermediate_dim": 32},
@@ -56,7 +56,7 @@ def make_run(run_dir, kind, *, train=False, frame=None, max_length=16, extra_tok
             batch_size=16, max_length=max_length,
         )
         model.compile(keras.optimizers.Adam(0.02), "sparse_categorical_crossentropy")
-        model.fit(dataset, epochs=3, verbose=0)
+        model.fit(dataset, epochs=epochs, verbose=0)
     model.save(os.path.join(run_dir, "model.keras"))
     metadata = {"app": "sentiment", "model": kind, "max_length": max_length, "vocabulary_size": len(vocabulary)}
     with open(os.path.join(run_dir, "metadata.json"), "w", encoding="utf-8") as file:

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 
 from tfllm.compression.pruning import MagnitudePruning, PolynomialSparsity, check_sparsity, prune_once, strip_pruning
 from tfllm.compression.pruning import model_sparsity
@@ -119,7 +120,7 @@ def compress_run(run_dir, method, export_dir=None, *, data=None, sparsity=0.8, e
         DataError: not a run directory, unreadable data, unknown labels.
     """
     if method not in ("int8", "int4", "prune"):
-        raise ValueError(f"unknown compression method {method!r}; expected one of int8, int4, prune (distill: distill_run)")
+        raise ValueError(f"unknown compression method {method!r}; expected int8, int4 or prune (distill: distill_run)")
     if method == "prune":
         sparsity = check_sparsity(sparsity)
     model, vocabulary, labels, metadata = load_run(run_dir)
@@ -187,7 +188,10 @@ def _copy(model):
     import keras
 
     copy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
-    copy.build_from_config(model.get_build_config())
+    with warnings.catch_warnings():
+        # Subclassed models rebuild by being called; Keras warns first (see tfllm.training.local_copy).
+        warnings.filterwarnings("ignore", message=".*had a build config")
+        copy.build_from_config(model.get_build_config())
     copy.set_weights(model.get_weights())
     return copy
 
