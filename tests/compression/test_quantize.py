@@ -110,3 +110,21 @@ def test_compress_run_rejects_what_is_not_a_run_directory(tmp_path):
         compress_run(tmp_path, "int3")
     with pytest.raises(ValueError, match="between 0 and 1"):
         compress_run(tmp_path, "prune", sparsity=1.0)
+
+
+def test_encoder_and_decoder_blocks_quantize_with_their_attention():
+    from tfllm.layers.transformer_decoder_block import TransformerDecoderBlock
+    from tfllm.layers.transformer_encoder_block import TransformerEncoderBlock
+
+    rng = np.random.RandomState(0)
+    encoder_input, decoder_input = keras.Input((6, 16)), keras.Input((4, 16))
+    encoded = TransformerEncoderBlock(32, 2, name="encoder")(encoder_input)
+    decoded = TransformerDecoderBlock(32, 2, name="decoder")(decoder_input, encoded)
+    model = keras.Model([encoder_input, decoder_input], decoded)
+    inputs = [rng.normal(size=(2, 6, 16)).astype("float32"), rng.normal(size=(2, 4, 16)).astype("float32")]
+    expected = model(inputs).numpy()
+    quantize_model(model, "int8")
+    modes = quantized_layers(model)
+    assert sum(path.endswith("attention") for path in modes) == 3, modes  # encoder self, decoder self + cross
+    assert all(mode == "int8" for mode in modes.values())
+    np.testing.assert_allclose(model(inputs).numpy(), expected, atol=0.05)
