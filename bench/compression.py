@@ -69,14 +69,16 @@ def run(args, log):
         )
         trained = task.train(config, log=log)
         run_dir = trained["run_dir"]
-        common = {"data": table, "runs": args.runs, "log": log}
-        results = {
-            "int8": _summary(compress_run(run_dir, "int8", os.path.join(work, "exports", "int8"), **common)),
-            "prune": _summary(compress_run(run_dir, "prune", os.path.join(work, "exports", "prune"),
-                                           sparsity=args.sparsity, epochs=args.prune_epochs, **common)),
-            "distill": _summary(distill_run(run_dir, table, args.student, os.path.join(work, "exports", "student"),
-                                            epochs=args.student_epochs, max_length=args.max_length, **common)),
-        }
+        common = {"runs": args.runs, "log": log}
+        results = {}
+        results["int8"] = _summary(compress_run(run_dir, "int8", os.path.join(work, "exports", "int8"), data=table,
+                                                **common))
+        log(f"int8: {json.dumps(results['int8'])}")
+        results["prune"] = _summary(compress_run(run_dir, "prune", os.path.join(work, "exports", "prune"), data=table,
+                                                 sparsity=args.sparsity, epochs=args.prune_epochs, **common))
+        log(f"prune: {json.dumps(results['prune'])}")
+        results["distill"] = _summary(distill_run(run_dir, table, args.student, os.path.join(work, "exports", "student"),
+                                                  epochs=args.student_epochs, max_length=args.max_length, **common))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {

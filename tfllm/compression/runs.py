@@ -15,8 +15,14 @@ import shutil
 import tempfile
 import warnings
 
-from tfllm.compression.pruning import MagnitudePruning, PolynomialSparsity, check_sparsity, prune_once, strip_pruning
-from tfllm.compression.pruning import model_sparsity
+from tfllm.compression.pruning import (
+    MagnitudePruning,
+    PolynomialSparsity,
+    check_sparsity,
+    model_sparsity,
+    prune_once,
+    strip_pruning,
+)
 from tfllm.compression.quantize import quantize_model
 from tfllm.compression.report import compression_report
 
