@@ -26,7 +26,7 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-KEYS = ("size_ratio", "gzip_ratio", "latency_ratio_batch_1", "latency_ratio_batch_32", "accuracy", "base_accuracy",
+KEYS = ("size_ratio", "variables_ratio", "gzip_ratio", "latency_ratio_batch_1", "latency_ratio_batch_32", "accuracy", "base_accuracy",
         "accuracy_drop")
 
 
@@ -70,6 +70,7 @@ def run(args, log):
         trained = task.train(config, log=log)
         run_dir = trained["run_dir"]
         common = {"runs": args.runs, "log": log}
+        student_options = {"num_buckets": args.student_buckets} if args.student == "fasttext" else {}
         results = {}
         results["int8"] = _summary(compress_run(run_dir, "int8", os.path.join(work, "exports", "int8"), data=table,
                                                 **common))
@@ -78,7 +79,8 @@ def run(args, log):
                                                  sparsity=args.sparsity, epochs=args.prune_epochs, **common))
         log(f"prune: {json.dumps(results['prune'])}")
         results["distill"] = _summary(distill_run(run_dir, table, args.student, os.path.join(work, "exports", "student"),
-                                                  epochs=args.student_epochs, max_length=args.max_length, **common))
+                                                  epochs=args.student_epochs, max_length=args.max_length,
+                                                  model_options=student_options, **common))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {
@@ -101,6 +103,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--prune-epochs", type=int, default=3)
     parser.add_argument("--student-epochs", type=int, default=5)
+    parser.add_argument("--student-buckets", type=int, default=2**14, help="hashed n-gram rows of a fasttext student")
     parser.add_argument("--sparsity", type=float, default=0.8)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--vocabulary-size", type=int, default=8000)

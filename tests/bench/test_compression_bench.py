@@ -19,7 +19,7 @@ def test_compression_benchmark_prints_its_json_line(tmp_path):
     completed = subprocess.run(
         [sys.executable, os.path.join(harness.REPO_ROOT, "bench", "compression.py"), "--data", str(table),
          "--model", "fasttext", "--epochs", "1", "--prune-epochs", "1", "--student-epochs", "1",
-         "--max-length", "16", "--vocabulary-size", "200", "--embedding-dim", "8", "--runs", "2"],
+         "--max-length", "16", "--vocabulary-size", "200", "--embedding-dim", "8", "--student-buckets", "64", "--runs", "2"],
         capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
