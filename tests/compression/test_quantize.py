@@ -1,5 +1,7 @@
 """int8/int4 quantization of tfllm layers and classifiers: numbers, export, op check."""
 
+import http.client
+import json
 import os
 
 import keras
@@ -99,6 +101,21 @@ def test_compress_run_int8_exports_a_new_version_and_reports_beside_the_float_mo
         assert record["p50_ms"] <= record["p99_ms"]
     assert result["size_ratio"] < 1
     assert abs(result["accuracy"] - result["base_accuracy"]) <= 0.05
+    # tfllm's model server answers from the quantized version as the in-process signature does.
+    from tfllm.serving.server import ModelServer
+    from tfllm.tasks.classifier_export import load_classifier_export, predict_outputs
+
+    texts = ["good film", "awful plot"]
+    expected, _ = predict_outputs(load_classifier_export(result["export_path"])[0], texts)
+    with ModelServer(model_name="sentiment", model_base_path=str(tmp_path / "exports"), port=0, rest_api_port=0,
+                     file_system_poll_wait_seconds=0) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.rest_api_port, timeout=30)
+        connection.request("POST", "/v1/models/sentiment/versions/2:predict", body=json.dumps({"instances": texts}))
+        response = connection.getresponse()
+        body = json.loads(response.read())
+        connection.close()
+    assert response.status == 200, body
+    np.testing.assert_allclose([row["probabilities"] for row in body["predictions"]], expected, rtol=1e-5)
 
 
 def test_compress_run_rejects_what_is_not_a_run_directory(tmp_path):
