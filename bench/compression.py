@@ -102,7 +102,7 @@ def main(argv=None):
     parser.add_argument("--student", default="fasttext")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--prune-epochs", type=int, default=3)
-    parser.add_argument("--student-epochs", type=int, default=5)
+    parser.add_argument("--student-epochs", type=int, default=10)
     parser.add_argument("--student-buckets", type=int, default=2**14, help="hashed n-gram rows of a fasttext student")
     parser.add_argument("--sparsity", type=float, default=0.8)
     parser.add_argument("--max-length", type=int, default=128)
