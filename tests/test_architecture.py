@@ -12,7 +12,8 @@ PACKAGE_DIR = os.path.join(REPO_ROOT, "tfllm")
 # one-file utilities (`tfllm._files`, `tfllm._validation`, `tfllm._ops`).
 # Floors, bottom up: layers, text, metrics, data and generation (decoding)
 # stand alone; models build on layers and decoding; training and serving on
-# the bottom floor; tasks on everything below; the command line on tasks.
+# the bottom floor; tasks on everything below; compression on tasks; the
+# command line on both.
 BOTTOM = set()
 ALLOWED = {
     "layers": BOTTOM,
@@ -24,7 +25,8 @@ ALLOWED = {
     "training": {"layers", "text", "metrics", "data"},
     "serving": BOTTOM,
     "tasks": {"layers", "text", "metrics", "data", "generation", "models", "training", "serving"},
-    "cli": {"layers", "text", "metrics", "data", "generation", "models", "training", "serving", "tasks"},
+    "compression": {"layers", "text", "metrics", "data", "generation", "models", "training", "serving", "tasks"},
+    "cli": {"layers", "text", "metrics", "data", "generation", "models", "training", "serving", "tasks", "compression"},
 }
 UTILITIES = {"_files", "_validation", "_ops"}
 # What a client process may load: no model code, no Keras.

@@ -8,13 +8,14 @@ from keras import ops
 from tfllm._ops import slice_update
 from tfllm._validation import check_positive_ints
 from tfllm.layers.masks import combine_masks, compute_causal_mask, merge_padding_and_attention_mask
+from tfllm.layers.quantized_kernels import QuantizedKernels
 
 # Logit for disallowed positions; finite so a fully masked row gives no NaNs.
 _MASKED_LOGIT = -1e9
 
 
 @keras.saving.register_keras_serializable(package="tfllm")
-class MultiHeadAttention(keras.layers.Layer):
+class MultiHeadAttention(QuantizedKernels, keras.layers.Layer):
     """Multi-head scaled dot-product attention.
 
     A drop-in replacement for `keras.layers.MultiHeadAttention` (same call
@@ -29,7 +30,7 @@ class MultiHeadAttention(keras.layers.Layer):
     `(dim, num_heads * (2 * key_dim + value_dim))` laid out `[query | key | value]`,
     each part `(dim, num_heads, head_dim)` flattened. Otherwise the layer keeps a
     `query_kernel` and a fused `key_value_kernel`. Weights of a Keras layer can be
-    copied with `load_keras_weights`.
+    copied with `load_keras_weights`; `quantize("int8" | "int4")` quantizes the kernels.
 
     Args:
         num_heads: number of attention heads.
@@ -116,9 +117,7 @@ class MultiHeadAttention(keras.layers.Layer):
     def _output_dims_for(self, query_dim):
         if self.output_shape is None:
             return (query_dim,)
-        if isinstance(self.output_shape, int):
-            return (self.output_shape,)
-        return tuple(self.output_shape)
+        return (self.output_shape,) if isinstance(self.output_shape, int) else tuple(self.output_shape)
 
     # -- weights -----------------------------------------------------------
 
@@ -181,14 +180,16 @@ class MultiHeadAttention(keras.layers.Layer):
         )
         self.built = True
 
+    def quantizable_kernels(self):
+        return (("qkv_kernel",) if self._fused else ("query_kernel", "key_value_kernel")) + ("output_kernel",)
+
     # -- projections ---------------------------------------------------------
 
     def _project(self, x, kernel, bias, start, width):
         """Applies columns `[start, start + width)` of a fused projection."""
-        if start != 0 or width != kernel.shape[1]:
-            kernel = kernel[:, start : start + width]
-            bias = None if bias is None else bias[start : start + width]
-        y = ops.matmul(x, kernel)
+        y = self.kernel_matmul(x, kernel, start, width)
+        if bias is not None and width != bias.shape[0]:
+            bias = bias[start : start + width]
         return y if bias is None else y + bias
 
     def _split_heads(self, x, head_dims):
@@ -329,7 +330,7 @@ class MultiHeadAttention(keras.layers.Layer):
         output = ops.transpose(output, (0, 2, 1, 3))  # (batch, query_len, heads, value_dim)
         # (batch, query_len, heads, value_dim) -> (batch, query_len, heads * value_dim)
         output = ops.reshape(output, (ops.shape(output)[0], ops.shape(output)[1], -1))
-        output = ops.matmul(output, self.output_kernel)
+        output = self.kernel_matmul(output, self.output_kernel)
         if self.output_bias is not None:
             output = output + self.output_bias
         if len(self._output_dims) > 1:
