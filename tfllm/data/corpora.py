@@ -13,7 +13,8 @@ import os
 import numpy as np
 
 from tfllm.data.errors import DataError
-from tfllm.data.tables import infer_format, load_table
+from tfllm.data.formats import infer_format
+from tfllm.data.tables import load_table
 
 # Bytes that never occur in text files; one of them in the first 8 KiB means binary.
 _BINARY_BYTES = frozenset(range(0, 9)) | frozenset(range(14, 32)) - {27}
