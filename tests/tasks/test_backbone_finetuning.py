@@ -109,3 +109,28 @@ def test_the_model_dir_of_a_pretraining_run_means_its_backbone(tmp_path):
     (tmp_path / "backbone").mkdir()
     assert resolve_backbone(str(tmp_path)) == os.path.join(str(tmp_path), "backbone")
     assert resolve_backbone("bert_tiny_en_uncased") == "bert_tiny_en_uncased"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("objective, tokenizer", [("mlm", "wordpiece"), ("causal", "char")])
+def test_a_pretraining_run_directory_fine_tunes_into_a_served_classifier(objective, tokenizer, table, tmp_path):
+    """Pre-train with apps/language_model.py, then `sentiment.py train --backbone <its run directory>`."""
+    language_model = harness.load_app("language_model")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(POSITIVE + NEGATIVE) * 6)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = language_model.main([
+            "pretrain", "--objective", objective, "--tokenizer", tokenizer, "--data", str(corpus),
+            "--vocabulary-size", "120", "--sequence-length", "16", "--num-layers", "1", "--num-heads", "2",
+            "--hidden-dim", "16", "--intermediate-dim", "32", "--batch-size", "8", "--epochs", "1",
+            "--steps-per-epoch", "2", "--run-dir", str(tmp_path / "lm"),
+        ])
+    assert code == 0
+    code, out, err = run_main(["train", "--data", table, "--backbone", str(tmp_path / "lm"), "--epochs", "1",
+                               "--batch-size", "8", "--max-length", "16", "--run-dir", str(tmp_path / "run"),
+                               "--export-dir", str(tmp_path / "export")])
+    assert code == 0, err
+    code, out, err = run_main(["predict", "--model-dir", harness.last_json(out)["export_path"], "great acting"])
+    assert code == 0, err
+    assert json.loads(out)["label"] in ("neg", "pos")

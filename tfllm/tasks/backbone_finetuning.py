@@ -76,6 +76,8 @@ def resolve_backbone(path_or_preset):
     """A pre-training run directory means the backbone it saved (`<run dir>/backbone`)."""
     import os
 
+    import tfllm.text.characters  # noqa: F401  (registers the character tokenizer a backbone may hold)
+
     inner = os.path.join(os.fspath(path_or_preset), "backbone")
     return inner if os.path.isdir(inner) else path_or_preset
 
