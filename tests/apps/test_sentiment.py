@@ -339,3 +339,28 @@ def test_an_internal_error_is_one_line_and_debug_shows_the_traceback(monkeypatch
         "sentiment: internal error: RuntimeError: broken on purpose (run with --debug for the traceback)"]
     with pytest.raises(RuntimeError):
         run_main(["--debug", *argv])
+
+
+@pytest.mark.slow
+def test_compress_int8_exports_a_new_version_and_reports_the_ratios(trained, binary_csv):
+    base = os.path.dirname(trained["export_path"])
+    code, out, err = run_main(["compress", "--method", "int8", "--model-dir", trained["run_dir"], "--data", binary_csv,
+                               "--text-column", "review", "--label-column", "sentiment", "--export-dir", base])
+    assert code == 0, err
+    record = json.loads(out.strip().splitlines()[-1])
+    assert record["command"] == "compress" and record["method"] == "int8"
+    for key in ("size_ratio", "latency_ratio", "accuracy", "base_accuracy"):
+        assert record[key] is not None and record[key] >= 0, key
+    assert os.path.dirname(record["export_path"]) == base and os.path.isdir(record["export_path"])
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["compress", "--method", "prune", "--model-dir", "{base}", "--sparsity", "1.5"], "--sparsity"),
+    (["compress", "--method", "distill", "--model-dir", "{base}"], "needs --data"),
+    (["compress", "--method", "int8", "--model-dir", "{base}/nowhere"], "nowhere"),
+    (["distill", "--teacher", "{base}/nowhere", "--data", "{no_label}"], "nowhere"),
+])
+def test_compress_bad_input_is_one_line_and_exit_2(bad_files, argv, needle):
+    argv = [arg.format(**bad_files) for arg in argv]
+    line = _error_line(*run_main(argv))
+    assert needle in line

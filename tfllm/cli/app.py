@@ -56,6 +56,13 @@ class App:
     def add_export_options(self, parser):
         """Options of `export` beyond --run-dir and --export-dir (none by default)."""
 
+    def kind_commands(self):
+        """Subcommands every app of this kind has, as `extra_commands` (none by default)."""
+        return {}
+
+    def all_extra_commands(self):
+        return {**self.kind_commands(), **self.extra_commands}
+
     def train_command(self, args, demo):
         raise NotImplementedError
 
@@ -91,7 +98,7 @@ class App:
         arguments.add_run_dir_argument(export, self.default_run_dir())
         arguments.add_export_argument(export, self.default_export_dir())
         self.add_export_options(export)
-        for name, (help_text, add_arguments, _) in self.extra_commands.items():
+        for name, (help_text, add_arguments, _) in self.all_extra_commands().items():
             add_arguments(commands.add_parser(name, help=help_text))
         return parser
 
@@ -131,7 +138,7 @@ class App:
             return self.predict_command(args)
         if args.command == "export":
             return self.export_command(args)
-        return self.extra_commands[args.command][2](self, args)
+        return self.all_extra_commands()[args.command][2](self, args)
 
 
 def predict_texts(args):

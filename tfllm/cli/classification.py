@@ -51,6 +51,11 @@ class ClassificationApp(App):
         arguments.add_run_dir_argument(parser, self.default_run_dir())
         arguments.add_training_arguments(parser)
 
+    def kind_commands(self):
+        from tfllm.cli import compression
+
+        return compression.commands(self)
+
     def add_evaluate_options(self, parser):
         arguments.add_data_arguments(parser, required=True)
         parser.add_argument("--batch-size", type=arguments.positive_int, default=256, help="texts per call (default: %(default)s)")
