@@ -1,5 +1,6 @@
 """The command line of a text-to-text app (`tfllm.tasks.text_to_text`): summarization, dialogue."""
 
+import argparse
 import dataclasses
 import time
 
@@ -46,6 +47,13 @@ class TextToTextApp(App):
         group.add_argument("--top-k", type=arguments.positive_int, default=10, help="k for --decoding top_k (default: %(default)s)")
         group.add_argument("--top-p", type=arguments.fraction, default=0.9, help="p for --decoding top_p (default: %(default)s)")
         group.add_argument("--temperature", type=arguments.positive_float, default=1.0, help="(default: %(default)s)")
+        group.add_argument("--no-repeat-ngram-size", type=arguments.non_negative_int,
+                           default=self.task.no_repeat_ngram_size,
+                           help="never repeat an n-gram of this size (0: off; default: %(default)s)")
+        group.add_argument("--repetition-penalty", type=arguments.positive_float,
+                           default=self.task.repetition_penalty,
+                           help="divide (multiply if negative) the logits of tokens already generated "
+                           "by this (1: off; default: %(default)s)")
         group.add_argument("--max-output-length", type=arguments.positive_int, help="most generated tokens (default: the model's)")
 
     def add_train_options(self, parser, demo):
@@ -60,6 +68,8 @@ class TextToTextApp(App):
             default = getattr(defaults, flag.replace("-", "_"))
             parser.add_argument(f"--{flag}", type=kind, default=default, help=f"{help_text} (default: %(default)s)")
         parser.add_argument("--dropout", type=float, default=defaults.dropout, help="(default: %(default)s)")
+        parser.add_argument("--cased", action=argparse.BooleanOptionalAction, default=defaults.cased,
+                            help="keep case in the vocabulary, so outputs are cased (default: %(default)s)")
         parser.add_argument("--limit", type=arguments.positive_int, help="train on the first N rows only")
         parser.add_argument("--eval-limit", type=arguments.positive_int,
                             help="score at most N validation rows after training (default: all)")
@@ -104,7 +114,7 @@ class TextToTextApp(App):
         from tfllm.training import configure_from_args
 
         config = TextToTextConfig(
-            model=args.model, dropout=args.dropout, seed=args.seed,
+            model=args.model, dropout=args.dropout, seed=args.seed, cased=args.cased,
             **{flag.replace("-", "_"): getattr(args, flag.replace("-", "_")) for flag, _, _ in CONFIG_FLAGS},
         )
         decoding = decoding_options(args, config.max_target_length)
@@ -179,6 +189,10 @@ def decoding_options(args, target_length):
         kwargs["temperature"] = args.temperature
     if args.decoding in ("top_k", "top_p", "random"):
         kwargs["seed"] = getattr(args, "seed", 0)
+    if args.no_repeat_ngram_size:
+        kwargs["no_repeat_ngram_size"] = args.no_repeat_ngram_size
+    if args.repetition_penalty != 1.0:
+        kwargs["repetition_penalty"] = args.repetition_penalty
     if args.max_output_length:
         kwargs["max_length"] = args.max_output_length + 1
     return kwargs

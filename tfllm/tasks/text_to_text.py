@@ -7,6 +7,7 @@ on bucketed `tf.data`, generate text in process (XLA-compiled decoding) and
 keep everything an export needs in a run directory:
 
     <run dir>/vocabulary.txt   shared source/target vocabulary
+    <run dir>/config.json      the `TextToTextConfig` (`cased` tells how to tokenize)
     <run dir>/model.keras      the trained model (best validation loss)
     <run dir>/...              checkpoints, backup, logs, curves (tfllm.training.runs)
 """
@@ -44,6 +45,9 @@ class TextToTextConfig:
     reduce_lr_factor: float = 0.2
     seed: int = 0
     verbose: object = "auto"
+    # Keep case in the vocabulary, so generated text is cased ("Emma will
+    # ..."); False lower-cases sources and targets (runs before this field).
+    cased: bool = True
 
     def __post_init__(self):
         if self.model not in MODEL_KINDS:
@@ -134,10 +138,10 @@ def train(config, sources, targets, val_sources, val_targets, *, run_dir, strate
         log(f"resuming: reusing {vocabulary_path}")
     else:
         vocabulary = text.build_wordpiece_vocabulary(
-            list(sources) + list(targets), vocabulary_size=config.vocabulary_size
+            list(sources) + list(targets), vocabulary_size=config.vocabulary_size, lowercase=not config.cased
         )
         text.save_vocabulary(vocabulary, vocabulary_path)
-    tokenizer = text.make_wordpiece_tokenizer(vocabulary)
+    tokenizer = text.make_wordpiece_tokenizer(vocabulary, lowercase=not config.cased)
     _, start_id, end_id = special_ids(vocabulary)
     batch_size = global_batch_size(config.batch_size, strategy)
 
@@ -187,7 +191,16 @@ def load_run(run_dir):
 
     model = load_trained_model(run_dir)
     vocabulary = text.load_vocabulary(os.path.join(os.fspath(run_dir), "vocabulary.txt"))
-    return model, text.make_wordpiece_tokenizer(vocabulary), vocabulary
+    return model, text.make_wordpiece_tokenizer(vocabulary, lowercase=not run_cased(run_dir)), vocabulary
+
+
+def run_cased(run_dir):
+    """Whether the run in `run_dir` keeps case (its config.json; False for runs before `cased`)."""
+    path = os.path.join(os.fspath(run_dir), "config.json")
+    if not os.path.exists(path):
+        return False
+    with open(path, encoding="utf-8") as f:
+        return bool(json.load(f).get("cased", False))
 
 
 @dataclasses.dataclass
@@ -208,6 +221,9 @@ class TextToTextTask:
             columns)` for `.txt` files `load_table` does not read, or None.
         decoding: the decoding strategy `train` scores and exports with by
             default (the benchmarked one).
+        no_repeat_ngram_size, repetition_penalty: the repetition control
+            the CLI decodes with by default (see
+            `tfllm.generation.SamplerConfig`).
     """
 
     name: str
@@ -221,6 +237,8 @@ class TextToTextTask:
     metrics: object
     read_file: object = None
     decoding: str = "greedy"
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
 
     def read_pairs(self, *, data=None, dataset=None, split="validation", data_dir=None,
                    text_column=None, target_column=None, encoding="utf-8"):
