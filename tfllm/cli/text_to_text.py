@@ -39,6 +39,8 @@ class TextToTextApp(App):
         parser.add_argument("--dataset", choices=(self.task.dataset,), help="the public data set ($TFLLM_DATA_DIR)")
         parser.add_argument("--split", default="validation", help="split of --dataset (default: %(default)s)")
         parser.add_argument("--data-dir", metavar="DIR", help="directory holding the --dataset folder (default: $TFLLM_DATA_DIR)")
+        if self.task.context_turns is not None:
+            add_context_turns_argument(parser, self.task.context_turns)
 
     def _add_decoding_options(self, parser):
         group = parser.add_argument_group("decoding (inside the export)")
@@ -106,6 +108,7 @@ class TextToTextApp(App):
         return {
             "data": args.data, "dataset": args.dataset, "split": args.split, "data_dir": args.data_dir,
             "text_column": args.text_column, "target_column": args.target_column, "encoding": args.encoding,
+            "context_turns": getattr(args, "context_turns", None),
         }
 
     def train_command(self, args, demo):
@@ -123,6 +126,8 @@ class TextToTextApp(App):
         data = self.task.training_data(
             demo=demo, limit=args.limit, val_fraction=getattr(args, "val_fraction", 0.1), seed=args.seed, **source
         )
+        if getattr(args, "context_turns", None):
+            log(f"context: the last {args.context_turns} turn(s)")
         result = self.task.train(
             config, data, decoding=decoding, run_dir=args.run_dir, strategy=strategy, eval_limit=args.eval_limit,
             export_dir=args.export_dir if args.export else None, log=log,
@@ -169,6 +174,13 @@ class TextToTextApp(App):
         for text, output in zip(texts, generator.generate(texts, args.batch_size)):
             cli.print_json({"text": text, "output_text": output})
         return 0
+
+
+def add_context_turns_argument(parser, default):
+    parser.add_argument(
+        "--context-turns", "--turns", type=arguments.positive_int, default=default,
+        help="previous utterances joined as context, as in training (default: %(default)s)",
+    )
 
 
 def decoding_options(args, target_length):
