@@ -95,6 +95,10 @@ TASK = TextToTextTask(
     metrics=dialogue_metrics,
     read_file=read_dailydialog_file,
     context_turns=CONTEXT_TURNS,
+    # On 300 DailyDialog validation pairs (docs/generation.md) greedy BLEU-1 went
+    # from 0.1069 to 0.1076 and distinct-2 from 0.012 to 0.015 with these.
+    no_repeat_ngram_size=3,
+    repetition_penalty=1.2,
 )
 APP = TextToTextApp(
     task=TASK,
