@@ -64,6 +64,10 @@ TASK = TextToTextTask(
     demo_texts=DEMO_TEXTS,
     metrics=summary_metrics,
     decoding="beam",
+    # On 200 SAMSum validation dialogues (docs/generation.md) these took beam 4's
+    # ROUGE-1/2/L from 21.5/4.7/18.6 to 22.4/5.3/19.4 and repeated trigrams from 8% to 0.
+    no_repeat_ngram_size=3,
+    repetition_penalty=1.2,
 )
 APP = TextToTextApp(
     task=TASK,

@@ -36,7 +36,7 @@ def trained(app, tmp_path_factory):
     table = base / "pairs.csv"
     sample.iloc[:8].to_csv(table, index=False)
     args = [
-        "train", "--data", str(dialogues), "--eval-limit", "6", *TINY,
+        "train", "--data", str(dialogues), "--eval-limit", "6", "--context-turns", "2", *TINY,
         "--run-dir", str(base / "run"), "--export-dir", str(base / "export"),
     ]
     out = io.StringIO()
@@ -76,7 +76,7 @@ def test_evaluate_uses_the_export_alone(app, trained, capsys):
 @pytest.mark.slow
 def test_chat_keeps_answering_until_quit(app, trained):
     base, _, _ = trained
-    args = app.APP.build_parser().parse_args(["chat", "--model-dir", str(base / "export"), "--turns", "2"])
+    args = app.APP.build_parser().parse_args(["chat", "--model-dir", str(base / "export"), "--context-turns", "2"])
     out = io.StringIO()
     assert app.chat(app.APP, args, io.StringIO("Hi there!\nHow are you?\nquit\nignored\n"), out) == 0
     replies = out.getvalue().splitlines()

@@ -99,7 +99,20 @@ def test_evaluate_and_beam_export(app, trained, capsys):
                      "--decoding", "beam", "--num-beams", "2"]) == 0
     result = harness.last_json(capsys.readouterr().out)
     assert result["export_path"] == str(base / "export" / "2")
-    assert result["decoding"] == {"strategy": "beam", "num_beams": 2}
+    # The app's repetition defaults travel into the export unless a flag changes them.
+    assert result["decoding"] == {"strategy": "beam", "num_beams": 2, "no_repeat_ngram_size": 3,
+                                  "repetition_penalty": 1.2}
+
+
+def test_repetition_flags_turn_the_defaults_off(app):
+    from tfllm.cli.text_to_text import decoding_options
+
+    parse = app.APP.build_parser().parse_args
+    args = parse(["export", "--decoding", "greedy", "--no-repeat-ngram-size", "0", "--repetition-penalty", "1"])
+    assert decoding_options(args, 48) == {"strategy": "greedy"}
+    args = parse(["export", "--decoding", "top_k", "--repetition-penalty", "1.5"])
+    assert decoding_options(args, 48) == {"strategy": "top_k", "k": 10, "seed": 0, "no_repeat_ngram_size": 3,
+                                          "repetition_penalty": 1.5}
 
 
 def test_bad_input_exits_2_with_one_line(app, tmp_path, capsys):

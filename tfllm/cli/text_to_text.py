@@ -1,5 +1,6 @@
 """The command line of a text-to-text app (`tfllm.tasks.text_to_text`): summarization, dialogue."""
 
+import argparse
 import dataclasses
 import time
 
@@ -38,6 +39,8 @@ class TextToTextApp(App):
         parser.add_argument("--dataset", choices=(self.task.dataset,), help="the public data set ($TFLLM_DATA_DIR)")
         parser.add_argument("--split", default="validation", help="split of --dataset (default: %(default)s)")
         parser.add_argument("--data-dir", metavar="DIR", help="directory holding the --dataset folder (default: $TFLLM_DATA_DIR)")
+        if self.task.context_turns is not None:
+            add_context_turns_argument(parser, self.task.context_turns)
 
     def _add_decoding_options(self, parser):
         group = parser.add_argument_group("decoding (inside the export)")
@@ -46,6 +49,13 @@ class TextToTextApp(App):
         group.add_argument("--top-k", type=arguments.positive_int, default=10, help="k for --decoding top_k (default: %(default)s)")
         group.add_argument("--top-p", type=arguments.fraction, default=0.9, help="p for --decoding top_p (default: %(default)s)")
         group.add_argument("--temperature", type=arguments.positive_float, default=1.0, help="(default: %(default)s)")
+        group.add_argument("--no-repeat-ngram-size", type=arguments.non_negative_int,
+                           default=self.task.no_repeat_ngram_size,
+                           help="never repeat an n-gram of this size (0: off; default: %(default)s)")
+        group.add_argument("--repetition-penalty", type=arguments.positive_float,
+                           default=self.task.repetition_penalty,
+                           help="divide (multiply if negative) the logits of tokens already generated "
+                           "by this (1: off; default: %(default)s)")
         group.add_argument("--max-output-length", type=arguments.positive_int, help="most generated tokens (default: the model's)")
 
     def add_train_options(self, parser, demo):
@@ -60,6 +70,8 @@ class TextToTextApp(App):
             default = getattr(defaults, flag.replace("-", "_"))
             parser.add_argument(f"--{flag}", type=kind, default=default, help=f"{help_text} (default: %(default)s)")
         parser.add_argument("--dropout", type=float, default=defaults.dropout, help="(default: %(default)s)")
+        parser.add_argument("--cased", action=argparse.BooleanOptionalAction, default=defaults.cased,
+                            help="keep case in the vocabulary, so outputs are cased (default: %(default)s)")
         parser.add_argument("--limit", type=arguments.positive_int, help="train on the first N rows only")
         parser.add_argument("--eval-limit", type=arguments.positive_int,
                             help="score at most N validation rows after training (default: all)")
@@ -96,6 +108,7 @@ class TextToTextApp(App):
         return {
             "data": args.data, "dataset": args.dataset, "split": args.split, "data_dir": args.data_dir,
             "text_column": args.text_column, "target_column": args.target_column, "encoding": args.encoding,
+            "context_turns": getattr(args, "context_turns", None),
         }
 
     def train_command(self, args, demo):
@@ -104,7 +117,7 @@ class TextToTextApp(App):
         from tfllm.training import configure_from_args
 
         config = TextToTextConfig(
-            model=args.model, dropout=args.dropout, seed=args.seed,
+            model=args.model, dropout=args.dropout, seed=args.seed, cased=args.cased,
             **{flag.replace("-", "_"): getattr(args, flag.replace("-", "_")) for flag, _, _ in CONFIG_FLAGS},
         )
         decoding = decoding_options(args, config.max_target_length)
@@ -113,6 +126,8 @@ class TextToTextApp(App):
         data = self.task.training_data(
             demo=demo, limit=args.limit, val_fraction=getattr(args, "val_fraction", 0.1), seed=args.seed, **source
         )
+        if getattr(args, "context_turns", None):
+            log(f"context: the last {args.context_turns} turn(s)")
         result = self.task.train(
             config, data, decoding=decoding, run_dir=args.run_dir, strategy=strategy, eval_limit=args.eval_limit,
             export_dir=args.export_dir if args.export else None, log=log,
@@ -161,6 +176,13 @@ class TextToTextApp(App):
         return 0
 
 
+def add_context_turns_argument(parser, default):
+    parser.add_argument(
+        "--context-turns", "--turns", type=arguments.positive_int, default=default,
+        help="previous utterances joined as context, as in training (default: %(default)s)",
+    )
+
+
 def decoding_options(args, target_length):
     """`generate` keyword arguments from the --decoding options, checked against the model's target length."""
     if args.max_output_length and args.max_output_length >= target_length:
@@ -179,6 +201,10 @@ def decoding_options(args, target_length):
         kwargs["temperature"] = args.temperature
     if args.decoding in ("top_k", "top_p", "random"):
         kwargs["seed"] = getattr(args, "seed", 0)
+    if args.no_repeat_ngram_size:
+        kwargs["no_repeat_ngram_size"] = args.no_repeat_ngram_size
+    if args.repetition_penalty != 1.0:
+        kwargs["repetition_penalty"] = args.repetition_penalty
     if args.max_output_length:
         kwargs["max_length"] = args.max_output_length + 1
     return kwargs

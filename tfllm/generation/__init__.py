@@ -5,6 +5,7 @@ from tfllm.generation.compiled import CompiledDecoders
 from tfllm.generation.decoding import decode, strip_after_stop
 from tfllm.generation.samplers import (
     STRATEGIES,
+    ResolvedSampler,
     SamplerConfig,
     make_token_sampler,
     resolve_sampler,
@@ -14,6 +15,7 @@ from tfllm.generation.samplers import (
 __all__ = [
     "STRATEGIES",
     "CompiledDecoders",
+    "ResolvedSampler",
     "SamplerConfig",
     "as_token_lists",
     "bucket",

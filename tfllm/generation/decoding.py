@@ -16,10 +16,9 @@ import keras_hub
 from keras import ops
 
 from tfllm._ops import slice_update
-from tfllm.generation.samplers import make_token_sampler, sampler_config
-
-# Log-probability of impossible beam candidates; finite so sums stay finite.
-_NEG_INF = -1e9
+from tfllm.generation.repetition import NEG_INF as _NEG_INF
+from tfllm.generation.repetition import controlling_repetition
+from tfllm.generation.samplers import ResolvedSampler, make_token_sampler, sampler_config
 
 
 def decode(
@@ -50,10 +49,13 @@ def decode(
             `next(tokens, cache, index, context)`.
         mask: bool tensor (batch, max_length), True on prompt tokens.
             Defaults to positions before `index`.
-        sampler: a `SamplerConfig`, a strategy name, a config dict, or a
-            `keras_hub.samplers.Sampler` (only its token choice is used).
-            Random samplers hold a seed variable, so inside a `tf.function`
-            pass one made outside it (`make_token_sampler`).
+        sampler: a `SamplerConfig`, a strategy name, a config dict, a
+            `ResolvedSampler`, or a `keras_hub.samplers.Sampler` (only its
+            token choice is used; no repetition control). Random samplers
+            hold a seed variable, so inside a `tf.function` pass one made
+            outside it (`resolve_sampler`). The config's
+            `no_repeat_ngram_size` and `repetition_penalty` act on the
+            logits before any strategy (per beam in beam search).
         stop_token_ids: ids that end a sequence; later positions become
             `pad_token_id` and decoding stops once every sequence has ended.
         pad_token_id: id written after a sequence ends.
@@ -67,6 +69,8 @@ def decode(
     """
     if isinstance(sampler, keras_hub.samplers.Sampler):
         config, token_sampler = None, sampler
+    elif isinstance(sampler, ResolvedSampler):
+        config, token_sampler = sampler.config, sampler.token_sampler
     else:
         config = sampler_config(sampler)
         token_sampler = None if config.strategy == "beam" else make_token_sampler(config)
@@ -83,6 +87,8 @@ def decode(
     suppress_token_ids = tuple(suppress_token_ids or ())
     if suppress_token_ids:
         next = _suppressing(next, suppress_token_ids)
+    if config is not None:
+        next = controlling_repetition(next, config.no_repeat_ngram_size, config.repetition_penalty)
     if token_sampler is None:
         return _beam_search(
             next, tokens, cache, context, index, mask, config, stop_token_ids, pad_token_id, max_length

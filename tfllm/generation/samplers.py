@@ -27,6 +27,11 @@ class SamplerConfig:
         length_penalty: beam hypotheses are ranked by
             `log_prob / length ** length_penalty` (0 ranks by raw log-prob).
         seed: seed for the random strategies.
+        no_repeat_ngram_size: if n > 0, no n-gram of tokens occurs twice in
+            a sequence (prompt included; per beam in beam search).
+        repetition_penalty: logits of tokens already in the sequence are
+            divided by it where positive and multiplied by it where negative
+            (1 keeps them; above 1 discourages repeats).
     """
 
     strategy: str = "greedy"
@@ -36,6 +41,8 @@ class SamplerConfig:
     num_beams: int = 1
     length_penalty: float = 1.0
     seed: int = None
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
@@ -46,6 +53,16 @@ class SamplerConfig:
         if not self.temperature > 0:
             raise ValueError(
                 f"temperature must be positive. Received: temperature={self.temperature}"
+            )
+        if self.no_repeat_ngram_size < 0:
+            raise ValueError(
+                "no_repeat_ngram_size must be >= 0. "
+                f"Received: no_repeat_ngram_size={self.no_repeat_ngram_size}"
+            )
+        if not self.repetition_penalty > 0:
+            raise ValueError(
+                "repetition_penalty must be positive. "
+                f"Received: repetition_penalty={self.repetition_penalty}"
             )
         if self.strategy == "top_k" and (self.k is None or self.k < 1):
             raise ValueError(f"top_k sampling needs k >= 1. Received: k={self.k}")
@@ -86,9 +103,28 @@ def make_token_sampler(config):
     raise ValueError(f"{config.strategy!r} has no single-token sampler")
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class ResolvedSampler:
+    """A `SamplerConfig` with its keras_hub token sampler already made.
+
+    Attributes:
+        config: the `SamplerConfig` (repetition options, beam settings).
+        token_sampler: the keras_hub sampler, or None for beam search.
+    """
+
+    config: SamplerConfig
+    token_sampler: object = None
+
+    @property
+    def variables(self):
+        """The token sampler's variables (a random sampler's seed)."""
+        return list(getattr(self.token_sampler, "variables", []))
+
+
 def resolve_sampler(config):
-    """What `decode` should get inside a `tf.function`: the keras_hub sampler
-    (created here, outside the trace, as it may own a seed variable) or, for
-    beam search, the config itself."""
+    """What `decode` should get inside a `tf.function`: the config with its
+    keras_hub sampler created here, outside the trace, as it may own a seed
+    variable (none for beam search)."""
     config = sampler_config(config)
-    return config if config.strategy == "beam" else make_token_sampler(config)
+    token_sampler = None if config.strategy == "beam" else make_token_sampler(config)
+    return ResolvedSampler(config, token_sampler)

@@ -81,6 +81,8 @@ class CausalGenerationMixin:
         temperature=None,
         length_penalty=None,
         seed=None,
+        no_repeat_ngram_size=None,
+        repetition_penalty=None,
         stop_token_ids="auto",
         strip_prompt=False,
         use_cache=True,
@@ -95,7 +97,8 @@ class CausalGenerationMixin:
             max_length: total length (prompt + generated), at most
                 `sequence_length` (the default).
             strategy: "greedy", "beam", "top_k", "top_p" or "random".
-            num_beams, k, p, temperature, length_penalty, seed: see
+            num_beams, k, p, temperature, length_penalty, seed,
+                no_repeat_ngram_size, repetition_penalty: see
                 `tfllm.generation.SamplerConfig`.
             stop_token_ids: "auto" (the `end_token_id`), None, or ids.
             strip_prompt: return only the generated tokens.
@@ -107,7 +110,9 @@ class CausalGenerationMixin:
         """
         config, stop_token_ids, max_length = generation_options(
             strategy, dict(num_beams=num_beams, k=k, p=p, temperature=temperature,
-                           length_penalty=length_penalty, seed=seed),
+                           length_penalty=length_penalty, seed=seed,
+                           no_repeat_ngram_size=no_repeat_ngram_size,
+                           repetition_penalty=repetition_penalty),
             stop_token_ids, self.end_token_id, max_length, self.sequence_length, "sequence_length",
         )
         rows = as_token_lists(token_ids, self.pad_token_id)

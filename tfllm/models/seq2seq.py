@@ -58,6 +58,8 @@ class Seq2SeqModelMixin(LanguageModelMixin):
         temperature=None,
         length_penalty=None,
         seed=None,
+        no_repeat_ngram_size=None,
+        repetition_penalty=None,
         stop_token_ids="auto",
         use_cache=True,
         jit_compile=True,
@@ -72,7 +74,8 @@ class Seq2SeqModelMixin(LanguageModelMixin):
             max_length: decoder length including the start token, at most
                 `decoder_sequence_length` (the default).
             strategy: "greedy", "beam", "top_k", "top_p" or "random".
-            num_beams, k, p, temperature, length_penalty, seed: see
+            num_beams, k, p, temperature, length_penalty, seed,
+                no_repeat_ngram_size, repetition_penalty: see
                 `tfllm.generation.SamplerConfig`.
             stop_token_ids: "auto" (the `end_token_id`), None, or ids.
             use_cache: decode with key/value caches (False recomputes).
@@ -85,7 +88,9 @@ class Seq2SeqModelMixin(LanguageModelMixin):
         self._check_generation_ids()
         config, stop_token_ids, max_length = generation_options(
             strategy, dict(num_beams=num_beams, k=k, p=p, temperature=temperature,
-                           length_penalty=length_penalty, seed=seed),
+                           length_penalty=length_penalty, seed=seed,
+                           no_repeat_ngram_size=no_repeat_ngram_size,
+                           repetition_penalty=repetition_penalty),
             stop_token_ids, self.end_token_id, max_length, self.decoder_sequence_length,
             "decoder_sequence_length",
         )

@@ -28,8 +28,9 @@ class TextGenerator(tf.Module):
             model's ids.
         max_length: decoder length (start id included); default the model's
             `decoder_sequence_length`.
-        strategy, num_beams, k, p, temperature, length_penalty, seed: how to
-            decode (see `tfllm.generation.SamplerConfig`); greedy by default.
+        strategy, num_beams, k, p, temperature, length_penalty, seed,
+            no_repeat_ngram_size, repetition_penalty: how to decode (see
+            `tfllm.generation.SamplerConfig`); greedy by default.
 
     Example:
 
@@ -52,6 +53,8 @@ class TextGenerator(tf.Module):
         temperature=None,
         length_penalty=None,
         seed=None,
+        no_repeat_ngram_size=None,
+        repetition_penalty=None,
     ):
         super().__init__(name="text_generator")
         self.model = model
@@ -59,7 +62,8 @@ class TextGenerator(tf.Module):
         self.config, self._stop_token_ids, self.max_length = generation_options(
             strategy,
             dict(num_beams=num_beams, k=k, p=p, temperature=temperature,
-                 length_penalty=length_penalty, seed=seed),
+                 length_penalty=length_penalty, seed=seed,
+                 no_repeat_ngram_size=no_repeat_ngram_size, repetition_penalty=repetition_penalty),
             "auto", model.end_token_id, max_length,
             model.decoder_sequence_length, "decoder_sequence_length",
         )
@@ -138,13 +142,25 @@ def detokenize(tokenizer, ids):
     """Ragged ids -> tf.string [batch], with WordPiece's spaced punctuation tidied.
 
     WordPiece splits punctuation into tokens, so a plain detokenization reads
-    "i ' m here ." ; this joins it back to "i'm here.".
+    "I ' m here , Anna ." ; this joins it back to "I'm here, Anna." (case is
+    the vocabulary's: a lower-casing one gives "i'm here, anna.").
     """
     text = tf.reshape(tokenizer.detokenize(ids), [-1])
-    text = tf.strings.regex_replace(text, r"(\w) ' (\w)", r"\1'\2")
-    text = tf.strings.regex_replace(text, r" ([.,!?;:%)])", r"\1")
-    text = tf.strings.regex_replace(text, r"([($]) ", r"\1")
+    for pattern, rewrite in _SPACING:
+        text = tf.strings.regex_replace(text, pattern, rewrite)
     return tf.strings.strip(text)
+
+
+# (RE2 pattern, rewrite) pairs, applied in order, undoing WordPiece's spaces
+# around punctuation: contractions and possessives, hyphenated words, clock
+# times and decimals, then punctuation that ends or opens a phrase.
+_SPACING = (
+    (r"(\w) ' (\w)", r"\1'\2"),
+    (r"(\w) - (\w)", r"\1-\2"),
+    (r"(\d) ([:.,]) (\d)", r"\1\2\3"),
+    (r" ([.,!?;:%)\]}])", r"\1"),
+    (r"([(\[{$#]) ", r"\1"),
+)
 
 
 def export_text_generator(

@@ -7,6 +7,7 @@ on bucketed `tf.data`, generate text in process (XLA-compiled decoding) and
 keep everything an export needs in a run directory:
 
     <run dir>/vocabulary.txt   shared source/target vocabulary
+    <run dir>/config.json      the `TextToTextConfig` (`cased` tells how to tokenize)
     <run dir>/model.keras      the trained model (best validation loss)
     <run dir>/...              checkpoints, backup, logs, curves (tfllm.training.runs)
 """
@@ -44,6 +45,9 @@ class TextToTextConfig:
     reduce_lr_factor: float = 0.2
     seed: int = 0
     verbose: object = "auto"
+    # Keep case in the vocabulary, so generated text is cased ("Emma will
+    # ..."); False lower-cases sources and targets (runs before this field).
+    cased: bool = True
 
     def __post_init__(self):
         if self.model not in MODEL_KINDS:
@@ -134,10 +138,10 @@ def train(config, sources, targets, val_sources, val_targets, *, run_dir, strate
         log(f"resuming: reusing {vocabulary_path}")
     else:
         vocabulary = text.build_wordpiece_vocabulary(
-            list(sources) + list(targets), vocabulary_size=config.vocabulary_size
+            list(sources) + list(targets), vocabulary_size=config.vocabulary_size, lowercase=not config.cased
         )
         text.save_vocabulary(vocabulary, vocabulary_path)
-    tokenizer = text.make_wordpiece_tokenizer(vocabulary)
+    tokenizer = _tokenizer(vocabulary, config.cased)
     _, start_id, end_id = special_ids(vocabulary)
     batch_size = global_batch_size(config.batch_size, strategy)
 
@@ -187,7 +191,23 @@ def load_run(run_dir):
 
     model = load_trained_model(run_dir)
     vocabulary = text.load_vocabulary(os.path.join(os.fspath(run_dir), "vocabulary.txt"))
-    return model, text.make_wordpiece_tokenizer(vocabulary), vocabulary
+    return model, _tokenizer(vocabulary, run_cased(run_dir)), vocabulary
+
+
+def _tokenizer(vocabulary, cased):
+    from tfllm import text
+
+    # "[SEP]" written in a text is the turn separator (tfllm.tasks.dialogue_context).
+    return text.make_wordpiece_tokenizer(vocabulary, lowercase=not cased, special_tokens_in_strings=True)
+
+
+def run_cased(run_dir):
+    """Whether the run in `run_dir` keeps case (its config.json; False for runs before `cased`)."""
+    path = os.path.join(os.fspath(run_dir), "config.json")
+    if not os.path.exists(path):
+        return False
+    with open(path, encoding="utf-8") as f:
+        return bool(json.load(f).get("cased", False))
 
 
 @dataclasses.dataclass
@@ -208,6 +228,12 @@ class TextToTextTask:
             columns)` for `.txt` files `load_table` does not read, or None.
         decoding: the decoding strategy `train` scores and exports with by
             default (the benchmarked one).
+        context_turns: for dialogue tasks, the default turns of context
+            (`tfllm.tasks.dialogue_context`) built from files and data sets
+            whose pairs carry a "dialogue_id"; None for other tasks.
+        no_repeat_ngram_size, repetition_penalty: the repetition control
+            the CLI decodes with by default (see
+            `tfllm.generation.SamplerConfig`).
     """
 
     name: str
@@ -221,17 +247,24 @@ class TextToTextTask:
     metrics: object
     read_file: object = None
     decoding: str = "greedy"
+    no_repeat_ngram_size: int = 0
+    repetition_penalty: float = 1.0
+    context_turns: int = None
 
     def read_pairs(self, *, data=None, dataset=None, split="validation", data_dir=None,
-                   text_column=None, target_column=None, encoding="utf-8"):
-        """`(sources, targets, description)` from a table file or a public data set's split."""
+                   text_column=None, target_column=None, encoding="utf-8", context_turns=None):
+        """`(sources, targets, description)` from a table file or a public data set's split.
+
+        `context_turns` (default `self.context_turns`) re-pairs dialogues
+        that carry a "dialogue_id" (DailyDialog) with that many turns of context.
+        """
         from tfllm import data as tables
 
         if dataset:
-            frame = tables.load_dataset(dataset, split, data_dir=data_dir)
+            frame = self._turns(tables.load_dataset(dataset, split, data_dir=data_dir), context_turns)
             return list(frame[self.source_column]), list(frame[self.target_column]), f"{dataset} {split}"
         if self.read_file is not None and data.endswith(".txt"):
-            frame = self.read_file(data)
+            frame = self._turns(self.read_file(data), context_turns)
             return list(frame[self.source_column]), list(frame[self.target_column]), data
         frame = tables.load_table(
             data, text_column or self.source_column, label_column=None,
@@ -255,8 +288,11 @@ class TextToTextTask:
             frame = pd.DataFrame({"source": frame[self.source_column], "target": frame[self.target_column]})
             description, val_fraction = f"built-in {self.sample} sample", 0.2
         elif source.get("dataset"):
-            train = data.load_dataset(source["dataset"], "train", data_dir=source.get("data_dir"))
-            val = data.load_dataset(source["dataset"], "validation", data_dir=source.get("data_dir"))
+            train, val = (
+                self._turns(data.load_dataset(source["dataset"], split, data_dir=source.get("data_dir")),
+                            source.get("context_turns"))
+                for split in ("train", "validation")
+            )
             return (
                 _limit(train[self.source_column], limit), _limit(train[self.target_column], limit),
                 list(val[self.source_column]), list(val[self.target_column]),
@@ -268,6 +304,14 @@ class TextToTextTask:
         frame = frame.iloc[:limit] if limit else frame
         train, val = data.train_val_split(frame, val_fraction, seed=seed, stratify_column=None)
         return list(train.source), list(train.target), list(val.source), list(val.target), description
+
+    def _turns(self, frame, context_turns):
+        context_turns = context_turns or self.context_turns
+        if not context_turns or "dialogue_id" not in frame:
+            return frame
+        from tfllm.tasks.dialogue_context import context_pairs
+
+        return context_pairs(frame, context_turns)
 
     def train(self, config, data, *, decoding=None, run_dir=None, strategy=None, eval_limit=None,
               export_dir=None, log=print):
