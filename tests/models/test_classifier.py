@@ -171,6 +171,7 @@ def test_every_kind_exports_and_reloads(kind, tmp_path):
     # Keras' LSTM keeps a dropout seed state that tf.Module tracking misses
     # unless the export lists the model's variables.
     model = build_classifier(kind, VOCAB, 2, sequence_length=8, embedding_dim=8)
+    model(np.ones((1, 3), "int32"))  # Built, as after training.
     export = ClassifierExport(IdentityTokenizer(), model, ["a", "b"], max_length=8)
     expected = export(["3 4 5"])[signatures.PROBABILITIES].numpy()
     tf.saved_model.save(export, str(tmp_path / kind), signatures=export.signatures())
@@ -178,6 +179,11 @@ def test_every_kind_exports_and_reloads(kind, tmp_path):
         **{signatures.TEXT: tf.constant(["3 4 5"])}
     )
     np.testing.assert_allclose(served[signatures.PROBABILITIES].numpy(), expected, atol=1e-6)
+    # Each weight is written once: the variables take about the weights' bytes, not twice them.
+    weight_bytes = sum(np.asarray(weight).nbytes for weight in model.weights)
+    variables = tmp_path / kind / "variables"
+    saved_bytes = sum(path.stat().st_size for path in variables.iterdir())
+    assert saved_bytes < 1.5 * weight_bytes, (saved_bytes, weight_bytes)
 
 
 @pytest.mark.parametrize("kind", ["fasttext", "lstm", "bilstm", "transformer"])

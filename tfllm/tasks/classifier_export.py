@@ -61,8 +61,13 @@ class ClassifierExport(tf.Module):
         self.tokenizer = tokenizer
         self.model = model
         # Keras' LSTM keeps its dropout seed state where tf.Module tracking does
-        # not look; listing every model variable here tracks it for export.
-        self.model_variables = [getattr(variable, "value", variable) for variable in model.variables]
+        # not look; tracking the variables the model's weights leave out saves
+        # it (tracking every variable would write each weight twice).
+        weights = {id(getattr(weight, "value", weight)) for weight in model.weights}
+        self.model_variables = [
+            value for value in (getattr(variable, "value", variable) for variable in model.variables)
+            if id(value) not in weights
+        ]
         self.max_length = max_length
         self.label_names = tf.Variable(labels, dtype=tf.string, trainable=False, name="label_names")
         self.metadata = tf.Variable(
