@@ -79,13 +79,14 @@ def test_signature_and_in_process_generation_agree(trained):
     from tfllm.serving import signatures
     from tfllm.serving.export import check_serving_ops
 
-    base, _, _ = trained
+    base, _, result = trained
     model, tokenizer, _ = text_to_text.load_run(base / "run")
     texts = ["Anna: hi\nTom: hello, see you at 7", "Mike: bread please\nLaura: ok", ""]
     loaded = LoadedTextGenerator(str(base / "export"))
     spec = loaded.signature.structured_input_signature[1][signatures.TEXT]
     assert spec.dtype == tf.string and spec.shape.as_list() == [None]
-    assert loaded.generate(texts) == text_generator.generate_texts(model, tokenizer, texts)
+    # The same decoding as the export's (the app's repetition-control defaults included).
+    assert loaded.generate(texts) == text_generator.generate_texts(model, tokenizer, texts, **result["decoding"])
     check_serving_ops(str(base / "export" / "1"))
 
 
