@@ -64,9 +64,12 @@ def test_requests_beyond_capacity_are_refused_fast_then_served(probe_base, monke
     predict = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict
     try:
         # Batching: one batch runs, one waits in the queue; without: one in flight.
-        admitted = [predict.future(_request(), timeout=30) for _ in range(2 if batching else 1)]
+        admitted = [predict.future(_request(), timeout=30)]
         _wait_for(lambda: calls, "the first request to reach the signature")
         if batching:
+            # Sent only now: while the first still waits in the one-row queue, a
+            # second would be refused.
+            admitted.append(predict.future(_request(), timeout=30))
             scheduler = next(iter(server.manager.models["probe"].servables[2]._schedulers.values()))
             _wait_for(lambda: scheduler._queued_rows == 1, "the second request to queue")
         start = time.monotonic()
