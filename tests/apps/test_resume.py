@@ -11,7 +11,7 @@ import time
 import harness
 import pytest
 
-EPOCHS = 4
+EPOCHS = 3
 TIMEOUT_S = 300
 TINY_SEQ2SEQ = [
     "--vocabulary-size", "300", "--max-source-length", "48", "--max-target-length", "12",
