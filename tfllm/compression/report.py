@@ -27,11 +27,16 @@ def gzip_bytes(path):
     return buffer.tell()
 
 
-def parameter_counts(loaded):
-    """`(values, nonzero values)` stored in a loaded `ClassifierExport`'s model variables."""
+def parameter_counts(path):
+    """`(values, nonzero values)` of the numeric variables an export's checkpoint stores (each once)."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(os.path.join(path, "variables", "variables"))
     total = nonzero = 0
-    for variable in getattr(loaded, "model_variables", ()):
-        values = variable.numpy()
+    for name in reader.get_variable_to_shape_map():
+        if name.startswith("_CHECKPOINTABLE_OBJECT_GRAPH"):
+            continue
+        values = np.asarray(reader.get_tensor(name))
         if values.dtype.kind in "fiu":
             total += values.size
             nonzero += int(np.count_nonzero(values))
@@ -69,7 +74,7 @@ def measure_export(model_dir, texts=None, labels=None, *, batch_sizes=(1, 32), r
     from tfllm.tasks.classifier_export import load_classifier_export, predict_outputs
 
     signature, names, metadata, path = load_classifier_export(model_dir)
-    total, nonzero = parameter_counts(signature._tfllm_owner)  # noqa: SLF001
+    total, nonzero = parameter_counts(path)
     record = {
         "model_dir": path,
         "model": metadata.get("model"),
