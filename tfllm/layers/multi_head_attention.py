@@ -295,16 +295,14 @@ class MultiHeadAttention(QuantizedKernels, keras.layers.Layer):
         use_cached_key_value = cache is not None and cache_update_index is None
         q, k, v = self._project_query_key_value(query, key, value, not use_cached_key_value)
         if cache is not None:
-            if use_cached_key_value:
-                k, v = cache[:, 0, ...], cache[:, 1, ...]
-            else:
-                # The cache keeps keras_hub's (batch, max_length, heads, head_dim) layout.
-                start = [0, cache_update_index, 0, 0]
-                k = ops.cast(ops.transpose(k, (0, 2, 1, 3)), cache.dtype)  # (batch, len, heads, d)
-                v = ops.cast(ops.transpose(v, (0, 2, 1, 3)), cache.dtype)
-                k = slice_update(cache[:, 0, ...], start, k)
-                v = slice_update(cache[:, 1, ...], start, v)
-                cache = ops.stack((k, v), axis=1)  # (batch, 2, max_length, heads, head_dim)
+            if not use_cached_key_value:
+                # The cache keeps keras_hub's (batch, 2, max_length, heads, head_dim) layout.
+                # One update of the whole cache: updating k and v apart and stacking them
+                # copies the cache once more per step outside XLA.
+                update = ops.stack((k, v), axis=1)  # (batch, 2, heads, len, head_dim)
+                update = ops.cast(ops.transpose(update, (0, 1, 3, 2, 4)), cache.dtype)
+                cache = slice_update(cache, [0, 0, cache_update_index, 0, 0], update)
+            k, v = cache[:, 0, ...], cache[:, 1, ...]  # (batch, max_length, heads, head_dim)
             k = ops.transpose(k, (0, 2, 1, 3))  # (batch, heads, max_length, head_dim)
             v = ops.transpose(v, (0, 2, 1, 3))
             # The value/key masks describe the new tokens, not the whole cache.

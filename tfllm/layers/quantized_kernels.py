@@ -19,10 +19,11 @@ class QuantizedKernels:
     by an int8 one (int4: two values packed per byte along the input axis)
     with a float32 scale per output column, and switches the dtype policy to
     `"<mode>_from_<policy>"`, as Keras does for `Dense`. Quantization is
-    weight-only: each call dequantizes the kernel (one multiply per weight)
-    and multiplies in the compute dtype, because TensorFlow's int8 x int8 CPU
-    matmul is several times slower than its float one; only core TensorFlow
-    ops are used.
+    weight-only: each call casts the kernel columns it uses to the compute
+    dtype, multiplies, and divides the product by the column scales (as
+    Keras' `Dense` does), because TensorFlow's int8 x int8 CPU matmul is
+    several times slower than its float one; only core TensorFlow ops are
+    used.
 
     A quantized layer saves and loads in `.keras` files: its config carries the
     quantized dtype policy, and building it again re-creates the quantized
@@ -90,17 +91,16 @@ class QuantizedKernels:
         """
         name = kernel.name
         mode = self.quantization_mode if getattr(self, "_is_quantized", False) else None
-        if mode is None:
-            width = kernel.shape[1] - start if width is None else width
-            if start != 0 or width != kernel.shape[1]:
-                kernel = kernel[:, start : start + width]
-            return ops.matmul(x, kernel)
-        values = ops.convert_to_tensor(kernel)
-        if mode == "int4":
-            values = keras.quantizers.unpack_int4(values, getattr(self, f"_{name}_rows"), axis=0)
-        scale = getattr(self, f"{name}_scale")
+        values = kernel if mode is None else ops.convert_to_tensor(kernel)
         width = values.shape[1] - start if width is None else width
+        # Columns first: int4 packs along the input axis only, so a fused
+        # projection unpacks and casts just the columns it uses.
         if start != 0 or width != values.shape[1]:
             values = values[:, start : start + width]
-            scale = scale[start : start + width]
-        return ops.matmul(x, ops.cast(values, self.compute_dtype) / ops.cast(scale, self.compute_dtype))
+        if mode is None:
+            return ops.matmul(x, values)
+        if mode == "int4":
+            values = keras.quantizers.unpack_int4(values, getattr(self, f"_{name}_rows"), axis=0)
+        scale = getattr(self, f"{name}_scale")[start : start + width]
+        # x @ (q / s) == (x @ q) / s with s per output column: one divide per output, not per weight.
+        return ops.matmul(x, ops.cast(values, self.compute_dtype)) / ops.cast(scale, self.compute_dtype)

@@ -16,7 +16,7 @@ from tfllm.generation.compiled import generation_options
 from tfllm.generation.samplers import resolve_sampler
 from tfllm.serving import signatures as sig
 from tfllm.serving.export import export_saved_model
-from tfllm.tasks.text_generator import detokenize
+from tfllm.tasks.text_generator import detokenize, ragged_ids
 
 
 class CausalGenerator(tf.Module):
@@ -57,10 +57,7 @@ class CausalGenerator(tf.Module):
 
     def _generate(self, text):
         pad, length = self.tokenizer.pad_id, self.max_length
-        ids = self.keras_tokenizer(text)
-        if not isinstance(ids, tf.RaggedTensor):
-            ids = tf.RaggedTensor.from_tensor(ids, padding=pad)
-        ids = tf.cast(ids, tf.int32)
+        ids = ragged_ids(self.keras_tokenizer, text, pad)
         # The last tokens of a long prompt; an empty prompt starts from the separator.
         lengths = tf.cast(ids.row_lengths(), tf.int32)
         keep = tf.minimum(lengths, length - 1)

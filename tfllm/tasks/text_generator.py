@@ -83,11 +83,8 @@ class TextGenerator(tf.Module):
         )
 
     def _encode(self, text, length=None):
-        pad = self.model.pad_token_id
-        ids = self.tokenizer(text)
-        if not isinstance(ids, tf.RaggedTensor):
-            ids = tf.RaggedTensor.from_tensor(ids, padding=pad)
-        return tf.cast(ids[:, :length] if length else ids, tf.int32)
+        ids = ragged_ids(self.tokenizer, text, self.model.pad_token_id)
+        return ids[:, :length] if length else ids
 
     def _dense(self, ids):
         # (batch, longest); at least one column so empty inputs still encode.
@@ -136,6 +133,14 @@ class TextGenerator(tf.Module):
         """Generates text for a list of strings (eager convenience); returns a list of str."""
         out = self.generate(tf.constant(list(texts), tf.string))[sig.OUTPUT_TEXT]
         return [s.decode("utf-8") for s in out.numpy()]
+
+
+def ragged_ids(tokenizer, text, pad_id):
+    """`tokenizer(text)` as int32 ragged ids; a dense output loses its trailing `pad_id`s."""
+    ids = tokenizer(text)
+    if not isinstance(ids, tf.RaggedTensor):
+        ids = tf.RaggedTensor.from_tensor(ids, padding=pad_id)
+    return tf.cast(ids, tf.int32)
 
 
 def detokenize(tokenizer, ids):
