@@ -19,25 +19,21 @@ def _short(value, limit=80):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _check_depth(value, name):
-    """Refuses lists nested deeper than a tensor's rank may be, without recursing."""
-    level, depth = [value], 0
-    while level:
-        level = [x for v in level if isinstance(v, list) for x in v]
-        if level:
-            depth += 1
-        if depth > MAX_RANK:
-            raise invalid(f'input "{name}": lists nested more than {MAX_RANK} deep; a tensor has '
-                          f"at most {MAX_RANK} dimensions")
+def _too_deep(name):
+    return invalid(f'input "{name}": lists nested more than {MAX_RANK} deep; a tensor has '
+                   f"at most {MAX_RANK} dimensions")
 
 
 def json_to_ndarray(value, dtype_enum, name):
     """Decodes a JSON value (nested lists, `{"b64": ...}` for bytes) for input `name`."""
-    _check_depth(value, name)
+    # The walks below also bound the nesting (`depth`: lists around `v`), so
+    # converting never recurses past a tensor's rank.
     if dtype_enum == types_pb2.DT_STRING:
-        def convert(v):
+        def convert(v, depth):
             if isinstance(v, list):
-                return [convert(x) for x in v]
+                if v and depth >= MAX_RANK:
+                    raise _too_deep(name)
+                return [convert(x, depth + 1) for x in v]
             if isinstance(v, dict):
                 if set(v) != {"b64"} or not isinstance(v["b64"], str):
                     raise invalid(f'input "{name}": objects must be {{"b64": "<base64>"}}. '
@@ -53,15 +49,17 @@ def json_to_ndarray(value, dtype_enum, name):
                     raise invalid(f'input "{name}": strings must be valid Unicode. '
                                   f"Received: {_short(v)}") from None
             raise invalid(f'input "{name}" must be DT_STRING. Received: {json_type(v)} value {_short(v)}')
-        converted = convert(value)
+        converted = convert(value, 0)
         array = _object_array(converted, name)
         return array
     dtype = numpy_dtype(dtype_enum)
 
-    def check(v):
+    def check(v, depth):
         if isinstance(v, list):
+            if v and depth >= MAX_RANK:
+                raise _too_deep(name)
             for x in v:
-                check(x)
+                check(x, depth + 1)
         elif isinstance(v, (str, dict)) or v is None:
             raise invalid(
                 f'input "{name}" must be {dtype_name(dtype_enum)}. Received: {json_type(v)} '
@@ -69,7 +67,7 @@ def json_to_ndarray(value, dtype_enum, name):
             )
         elif isinstance(v, float) and dtype.kind in "iub":
             raise invalid(f'input "{name}" must be {dtype_name(dtype_enum)}. Received: float value {v!r}')
-    check(value)
+    check(value, 0)
     try:
         return np.asarray(value, dtype=dtype)
     except (ValueError, OverflowError) as e:
