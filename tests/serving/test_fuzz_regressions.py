@@ -105,6 +105,9 @@ def _post(server, path, body):
     # Parsed, but converting it recursed too deep: 500 before.
     ("/v1/models/latest:predict", b'{"instances": ' + b"[" * 900 + b'"x"' + b"]" * 900 + b"}",
      "nested more than 254 deep"),
+    # Strings under 65 to 254 lists: within MAX_RANK but beyond numpy's 64 dimensions, 500 before.
+    ("/v1/models/latest:predict", b'{"instances": ' + b"[" * 99 + b'"x"' + b"]" * 99 + b"}",
+     "maximum supported dimension"),
     # int() of the URL's version overflowed the proto field: dropped connection.
     ("/v1/models/latest/versions/99999999999999999999:predict", b'{"instances": ["x"]}',
      "64-bit integer"),

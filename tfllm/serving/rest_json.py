@@ -84,7 +84,10 @@ def _object_array(nested, name):
         if not probe:
             break
         probe = probe[0]
-    array = np.empty(shape, dtype=object)
+    try:
+        array = np.empty(shape, dtype=object)
+    except ValueError as e:  # numpy holds at most 64 dimensions, fewer than MAX_RANK.
+        raise invalid(f'input "{name}": {e}') from None
     try:
         flat = _flatten(nested, shape)
     except ValueError:
