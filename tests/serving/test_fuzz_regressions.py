@@ -161,3 +161,13 @@ def test_a_request_larger_than_the_batch_queue_is_served(probe_base):
         status, body = _post(server, "/v1/models/probe:predict", json.dumps({"instances": ["x"] * 5}))
         assert status == 200, body
         assert len(body["predictions"]) == 5
+
+
+def test_rest_string_features_decode_text_and_b64():
+    from tfllm.serving import rest
+    from tfllm.serving.protocol import ServingError
+
+    feature = rest._feature(["a", {"b64": "Zm9v"}], "text")
+    assert list(feature.bytes_list.value) == [b"a", b"foo"]
+    with pytest.raises(ServingError, match='input "text": invalid base64'):
+        rest._feature([{"b64": "%%%"}], "text")

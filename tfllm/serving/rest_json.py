@@ -24,6 +24,25 @@ def _too_deep(name):
                    f"at most {MAX_RANK} dimensions")
 
 
+def json_bytes(v, name):
+    """One JSON string value, text or `{"b64": ...}`, of input or feature `name` as bytes."""
+    if isinstance(v, dict):
+        if set(v) != {"b64"} or not isinstance(v["b64"], str):
+            raise invalid(f'input "{name}": objects must be {{"b64": "<base64>"}}. '
+                          f"Received: {_short(v)}")
+        try:
+            return base64.b64decode(v["b64"], validate=True)
+        except ValueError:
+            raise invalid(f'input "{name}": invalid base64 in {{"b64": ...}}') from None
+    if isinstance(v, str):
+        try:
+            return v.encode("utf-8")
+        except UnicodeEncodeError:  # A lone surrogate such as "\ud800".
+            raise invalid(f'input "{name}": strings must be valid Unicode. '
+                          f"Received: {_short(v)}") from None
+    raise invalid(f'input "{name}" must be DT_STRING. Received: {json_type(v)} value {_short(v)}')
+
+
 def json_to_ndarray(value, dtype_enum, name):
     """Decodes a JSON value (nested lists, `{"b64": ...}` for bytes) for input `name`."""
     # The walks below also bound the nesting (`depth`: lists around `v`), so
@@ -34,21 +53,7 @@ def json_to_ndarray(value, dtype_enum, name):
                 if v and depth >= MAX_RANK:
                     raise _too_deep(name)
                 return [convert(x, depth + 1) for x in v]
-            if isinstance(v, dict):
-                if set(v) != {"b64"} or not isinstance(v["b64"], str):
-                    raise invalid(f'input "{name}": objects must be {{"b64": "<base64>"}}. '
-                                  f"Received: {_short(v)}")
-                try:
-                    return base64.b64decode(v["b64"], validate=True)
-                except ValueError:
-                    raise invalid(f'input "{name}": invalid base64 in {{"b64": ...}}') from None
-            if isinstance(v, str):
-                try:
-                    return v.encode("utf-8")
-                except UnicodeEncodeError:  # A lone surrogate such as "\ud800".
-                    raise invalid(f'input "{name}": strings must be valid Unicode. '
-                                  f"Received: {_short(v)}") from None
-            raise invalid(f'input "{name}" must be DT_STRING. Received: {json_type(v)} value {_short(v)}')
+            return json_bytes(v, name)
         converted = convert(value, 0)
         array = _object_array(converted, name)
         return array
