@@ -37,8 +37,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import serving as serving_bench  # noqa: E402  (bench/serving.py: shared helpers)
 
-ROOT = serving_bench.ROOT
-
 
 def rss_bytes(pid):
     with open(f"/proc/{pid}/status") as f:
@@ -172,34 +170,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.clients = args.clients or max(1, args.max_in_flight_requests)
 
-    from tensorflow_serving.apis import predict_pb2
-
-    from tfllm.serving import protocol
     from tfllm.serving.client import ServingClient
-    from tfllm.serving.demo import TextClassifier, build_vocabulary
-    from tfllm.serving.export import export_saved_model
 
-    sentences, source = serving_bench.load_sentences(5000)
-    texts = sentences[-1000:]
     workdir = tempfile.mkdtemp(prefix="tfllm-bench-overload-")
-    base_path = os.path.join(workdir, "bench")
-    model = TextClassifier(build_vocabulary(sentences[:4000], max_size=4000),
-                           sequence_length=args.sequence_length, hidden_dim=args.hidden_dim,
-                           num_layers=args.num_layers, seed=0)
-    export_saved_model(model, base_path, {"serving_default": model.serve},
-                       warmup_inputs={"text": texts[:4]})
-    requests = []
-    for text in texts:
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = "bench"
-        request.inputs["text"].CopyFrom(protocol.to_tensor_proto([text]))
-        requests.append(request)
-    server, target = serving_bench._spawn([
-        "-m", "tfllm.serving", "serve", "--model_name=bench", f"--model_base_path={base_path}",
-        "--file_system_poll_wait_seconds=0", "--tensorflow_intra_op_parallelism=1",
-        "--tensorflow_inter_op_parallelism=1",
-        f"--max_in_flight_requests={args.max_in_flight_requests}",
-    ], "--port={port}")
+    base_path, texts, source = serving_bench.export_classifier(workdir, args)
+    requests = serving_bench.predict_requests(texts)
+    server, target = serving_bench.start_server(
+        base_path, intra_op=1, inter_op=1,
+        flags=[f"--max_in_flight_requests={args.max_in_flight_requests}"],
+    )
     try:
         with ServingClient(target, retries=60, backoff=0.5, timeout=60) as client:
             client.predict("bench", {"text": texts[:1]})

@@ -61,11 +61,47 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(base_path, batching_file=None, intra_op=0, inter_op=0):
+def export_classifier(workdir, args):
+    """Exports the WordPiece classifier `args` sizes to `workdir`/bench.
+
+    Returns `(base_path, texts, source)`: the texts to send (not in the
+    vocabulary's sentences) and where the sentences came from.
+    """
+    from tfllm.serving.demo import TextClassifier, build_vocabulary
+    from tfllm.serving.export import export_saved_model
+
+    sentences, source = load_sentences(5000)
+    texts = sentences[-1000:]
+    base_path = os.path.join(workdir, "bench")
+    model = TextClassifier(build_vocabulary(sentences[:4000], max_size=4000),
+                           sequence_length=args.sequence_length, hidden_dim=args.hidden_dim,
+                           num_layers=args.num_layers, seed=0)
+    export_saved_model(model, base_path, {"serving_default": model.serve},
+                       warmup_inputs={"text": texts[:4]})
+    return base_path, texts, source
+
+
+def predict_requests(texts):
+    """One prebuilt batch-1 `PredictRequest` of model "bench" per text."""
+    from tensorflow_serving.apis import predict_pb2
+
+    from tfllm.serving import protocol
+
+    requests = []
+    for text in texts:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "bench"
+        request.inputs["text"].CopyFrom(protocol.to_tensor_proto([text]))
+        requests.append(request)
+    return requests
+
+
+def start_server(base_path, batching_file=None, intra_op=0, inter_op=0, flags=()):
+    """Starts `python -m tfllm.serving serve` of model "bench" (plus `flags`); returns (process, target)."""
     arguments = [
         "-m", "tfllm.serving", "serve", "--model_name=bench", f"--model_base_path={base_path}",
         "--file_system_poll_wait_seconds=0", f"--tensorflow_intra_op_parallelism={intra_op}",
-        f"--tensorflow_inter_op_parallelism={inter_op}",
+        f"--tensorflow_inter_op_parallelism={inter_op}", *flags,
     ]
     if batching_file:
         arguments += ["--enable_batching", f"--batching_parameters_file={batching_file}"]
@@ -146,16 +182,9 @@ def throughput(server, target, texts, clients, seconds):
     import asyncio
 
     import grpc
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    from tfllm.serving import protocol
-
-    requests = []
-    for text in texts:
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = "bench"
-        request.inputs["text"].CopyFrom(protocol.to_tensor_proto([text]))
-        requests.append(request)
+    requests = predict_requests(texts)
 
     async def run():
         async with grpc.aio.insecure_channel(target) as channel:
@@ -211,18 +240,9 @@ def main(argv=None):
     import tensorflow_text  # noqa: F401
 
     from tfllm.serving.client import ServingClient
-    from tfllm.serving.demo import TextClassifier, build_vocabulary
-    from tfllm.serving.export import export_saved_model
 
-    sentences, source = load_sentences(5000)
-    texts = sentences[-1000:]
     workdir = tempfile.mkdtemp(prefix="tfllm-bench-serving-")
-    base_path = os.path.join(workdir, "bench")
-    model = TextClassifier(build_vocabulary(sentences[:4000], max_size=4000),
-                           sequence_length=args.sequence_length, hidden_dim=args.hidden_dim,
-                           num_layers=args.num_layers, seed=0)
-    export_saved_model(model, base_path, {"serving_default": model.serve},
-                       warmup_inputs={"text": texts[:4]})
+    base_path, texts, source = export_classifier(workdir, args)
     fn = tf.saved_model.load(os.path.join(base_path, "1")).signatures["serving_default"]
 
     def call(i):

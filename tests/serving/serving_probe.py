@@ -1,5 +1,11 @@
-"""The probe model the serving tests export: the demo classifier plus one signature per method."""
+"""The probe model the serving tests export (the demo classifier plus one signature per
+method), and helpers for tests that load a server while its versions change."""
 
+import collections
+import threading
+import time
+
+import grpc
 import tensorflow as tf
 
 from tfllm.serving import signatures as sig
@@ -69,3 +75,42 @@ def export_probe(base_path, seed, version=None):
                        GENERATE: {sig.TEXT: ["hello"]}},
         method_names={CLASSIFY: sig.CLASSIFY_METHOD, REGRESS: sig.REGRESS_METHOD},
     )
+
+
+def wait_for(condition, what, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+class Hammer:
+    """Threads sending one Predict `request` to `stub` over and over, while in the `with` block.
+
+    `seen` counts the answers per model version; `errors` lists every failure
+    as "CODE: details".
+    """
+
+    def __init__(self, stub, request, threads=4):
+        self.seen, self.errors = collections.Counter(), []
+        self._stub, self._request, self._stop = stub, request, threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def _run(self):
+        for _ in range(5000):  # Bounded even if the test never stops it.
+            if self._stop.is_set():
+                return
+            try:
+                self.seen[self._stub.Predict(self._request, timeout=30).model_spec.version.value] += 1
+            except grpc.RpcError as e:
+                self.errors.append(f"{e.code().name}: {e.details()}")
+
+    def __enter__(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for t in self._threads:
+            t.join()

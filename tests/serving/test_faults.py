@@ -1,17 +1,16 @@
 """Faults: broken versions while serving, exports that cannot be written, bad startup arguments."""
 
-import collections
 import errno
 import logging
 import os
 import shutil
 import socket
-import threading
 import time
 
 import grpc
 import pytest
 import tensorflow as tf
+from serving_probe import Hammer, wait_for
 from tensorflow_serving.apis import get_model_status_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from tfllm.serving import export
@@ -44,13 +43,6 @@ def _wrong_keys(version_dir):
     tf.saved_model.save(model, str(version_dir), signatures={sig.SERVING_DEFAULT: model.serve})
 
 
-def _wait_for(condition, what, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize("breakage, fragment", [
     (_truncate, "not a readable SavedModel"),
     (_drop_variables, ""),
@@ -69,34 +61,19 @@ def test_a_broken_new_version_is_reported_and_the_old_one_serves_on(
         request = predict_pb2.PredictRequest()
         request.model_spec.name = "faulty"
         request.inputs[sig.TEXT].CopyFrom(tf.make_tensor_proto(["a great film"]))
-        seen, errors, stop = collections.Counter(), [], threading.Event()
-
-        def hammer():
-            for _ in range(5000):  # Bounded even if the test never stops it.
-                if stop.is_set():
-                    return
-                try:
-                    seen[stub.Predict(request, timeout=30).model_spec.version.value] += 1
-                except grpc.RpcError as e:
-                    errors.append(f"{e.code().name}: {e.details()}")
-
-        threads = [threading.Thread(target=hammer) for _ in range(4)]
-        for t in threads:
-            t.start()
         model = server.manager.models["faulty"]
         try:
-            _wait_for(lambda: seen[1] >= 20, "version 1 traffic")
-            staging = base / ".staging-2"
-            shutil.copytree(probe_base / "1", staging)
-            breakage(staging)
-            staging.rename(base / "2")  # Appears whole, as an export publishes it.
-            _wait_for(lambda: model.status.get(2, (None,))[0] == State.END, "version 2 to fail")
-            before = seen[1]
-            _wait_for(lambda: seen[1] >= before + 40, "more version 1 traffic")  # Several polls.
+            with Hammer(stub, request) as load:
+                seen, errors = load.seen, load.errors
+                wait_for(lambda: seen[1] >= 20, "version 1 traffic")
+                staging = base / ".staging-2"
+                shutil.copytree(probe_base / "1", staging)
+                breakage(staging)
+                staging.rename(base / "2")  # Appears whole, as an export publishes it.
+                wait_for(lambda: model.status.get(2, (None,))[0] == State.END, "version 2 to fail")
+                before = seen[1]
+                wait_for(lambda: seen[1] >= before + 40, "more version 1 traffic")  # Several polls.
         finally:
-            stop.set()
-            for t in threads:
-                t.join()
             channel.close()
         state, code, message = model.status[2]
         loaded = sorted(model.servables)

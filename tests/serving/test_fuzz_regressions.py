@@ -64,6 +64,28 @@ def test_malformed_grpc_tensors_are_invalid_arguments_naming_the_input(stub, ten
     assert _predict(stub, _tensor(types_pb2.DT_STRING, [1], string_val=[b"fine"])).outputs
 
 
+def test_value_fields_decode_to_their_dtype_and_range_checks_only_narrow_ones():
+    import numpy as np
+
+    from tfllm.serving import protocol
+
+    cases = [
+        (_tensor(types_pb2.DT_INT8, [3], int_val=[-128, 0, 127]), np.array([-128, 0, 127], np.int8)),
+        (_tensor(types_pb2.DT_UINT16, [2], int_val=[0, 65535]), np.array([0, 65535], np.uint16)),
+        (_tensor(types_pb2.DT_HALF, [2], half_val=np.array([1.5, -2], np.float16).view(np.uint16)),
+         np.array([1.5, -2], np.float16)),
+        (_tensor(types_pb2.DT_INT32, [2], int_val=[-2 ** 31, 2 ** 31 - 1]),
+         np.array([-2 ** 31, 2 ** 31 - 1], np.int32)),
+        (_tensor(types_pb2.DT_UINT64, [1], uint64_val=[2 ** 64 - 1]), np.array([2 ** 64 - 1], np.uint64)),
+        (_tensor(types_pb2.DT_UINT8, [3], int_val=[7]), np.array([7, 7, 7], np.uint8)),  # Last repeats.
+    ]
+    for tensor, expected in cases:
+        array = protocol.to_ndarray(tensor, "x")
+        assert array.dtype == expected.dtype and array.tolist() == expected.tolist()
+    with pytest.raises(protocol.ServingError, match=r"DT_UINT8 values must lie in \[0, 255\]. Received: -1"):
+        protocol.to_ndarray(_tensor(types_pb2.DT_UINT8, [2], int_val=[3, -1]), "x")
+
+
 def _post(server, path, body):
     conn = http.client.HTTPConnection("127.0.0.1", server.rest_api_port, timeout=30)
     try:
@@ -83,6 +105,9 @@ def _post(server, path, body):
     # Parsed, but converting it recursed too deep: 500 before.
     ("/v1/models/latest:predict", b'{"instances": ' + b"[" * 900 + b'"x"' + b"]" * 900 + b"}",
      "nested more than 254 deep"),
+    # Strings under 65 to 254 lists: within MAX_RANK but beyond numpy's 64 dimensions, 500 before.
+    ("/v1/models/latest:predict", b'{"instances": ' + b"[" * 99 + b'"x"' + b"]" * 99 + b"}",
+     "maximum supported dimension"),
     # int() of the URL's version overflowed the proto field: dropped connection.
     ("/v1/models/latest/versions/99999999999999999999:predict", b'{"instances": ["x"]}',
      "64-bit integer"),
@@ -136,3 +161,13 @@ def test_a_request_larger_than_the_batch_queue_is_served(probe_base):
         status, body = _post(server, "/v1/models/probe:predict", json.dumps({"instances": ["x"] * 5}))
         assert status == 200, body
         assert len(body["predictions"]) == 5
+
+
+def test_rest_string_features_decode_text_and_b64():
+    from tfllm.serving import rest
+    from tfllm.serving.protocol import ServingError
+
+    feature = rest._feature(["a", {"b64": "Zm9v"}], "text")
+    assert list(feature.bytes_list.value) == [b"a", b"foo"]
+    with pytest.raises(ServingError, match='input "text": invalid base64'):
+        rest._feature([{"b64": "%%%"}], "text")

@@ -8,6 +8,7 @@ import time
 import grpc
 import pytest
 import tensorflow as tf
+from serving_probe import wait_for
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfllm.serving import servables
@@ -34,13 +35,6 @@ def _rest(server):
         conn.close()
 
 
-def _wait_for(condition, what):
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-
-
 @pytest.mark.parametrize("batching", [False, True])
 def test_requests_beyond_capacity_are_refused_fast_then_served(probe_base, monkeypatch, batching):
     release, calls = threading.Event(), []
@@ -65,13 +59,13 @@ def test_requests_beyond_capacity_are_refused_fast_then_served(probe_base, monke
     try:
         # Batching: one batch runs, one waits in the queue; without: one in flight.
         admitted = [predict.future(_request(), timeout=30)]
-        _wait_for(lambda: calls, "the first request to reach the signature")
+        wait_for(lambda: calls, "the first request to reach the signature", timeout=30)
         if batching:
             # Sent only now: while the first still waits in the one-row queue, a
             # second would be refused.
             admitted.append(predict.future(_request(), timeout=30))
             scheduler = next(iter(server.manager.models["probe"].servables[2]._schedulers.values()))
-            _wait_for(lambda: scheduler._queued_rows == 1, "the second request to queue")
+            wait_for(lambda: scheduler._queued_rows == 1, "the second request to queue", timeout=30)
         start = time.monotonic()
         with pytest.raises(grpc.RpcError) as e:
             predict(_request(), timeout=30)

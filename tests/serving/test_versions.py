@@ -1,13 +1,11 @@
 """Version policies, hot swaps under load, and config reloads."""
 
-import collections
 import logging
-import threading
-import time
 
 import grpc
 import pytest
 import tensorflow as tf
+from serving_probe import Hammer, wait_for
 from tensorflow_serving.apis import (
     get_model_status_pb2,
     model_management_pb2,
@@ -30,14 +28,6 @@ def _request(model):
     return request
 
 
-def _wait_for(condition, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 @pytest.mark.slow
 def test_new_version_swaps_in_under_load_without_failed_requests(tmp_path, copy_version, caplog):
     base = tmp_path / "swap"
@@ -48,31 +38,14 @@ def test_new_version_swaps_in_under_load_without_failed_requests(tmp_path, copy_
         channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         request = _request("swap")
-        seen = collections.Counter()
-        errors = []
-        stop = threading.Event()
-
-        def hammer():
-            for _ in range(5000):  # Bounded even if the swap never happens.
-                if stop.is_set():
-                    return
-                try:
-                    seen[stub.Predict(request, timeout=30).model_spec.version.value] += 1
-                except grpc.RpcError as e:
-                    errors.append(f"{e.code().name}: {e.details()}")
-
-        threads = [threading.Thread(target=hammer) for _ in range(4)]
-        for t in threads:
-            t.start()
         try:
-            _wait_for(lambda: seen[1] >= 20, what="version 1 traffic")
-            copy_version(2, base)
-            _wait_for(lambda: seen[2] >= 20, what="version 2 traffic")
-            _wait_for(lambda: 1 not in server.manager.models["swap"].servables, what="unload")
+            with Hammer(stub, request) as load:
+                seen, errors = load.seen, load.errors
+                wait_for(lambda: seen[1] >= 20, what="version 1 traffic")
+                copy_version(2, base)
+                wait_for(lambda: seen[2] >= 20, what="version 2 traffic")
+                wait_for(lambda: 1 not in server.manager.models["swap"].servables, what="unload")
         finally:
-            stop.set()
-            for t in threads:
-                t.join()
             channel.close()
         states = {v: s[0] for v, s in server.manager.models["swap"].status.items()}
     assert errors == []

@@ -141,18 +141,30 @@ def numpy_dtype(dtype_enum):
     return np.dtype(_NUMPY[dtype_enum])
 
 
-def _range_checked(values, dtype, name, dtype_enum):
-    if dtype_enum == types_pb2.DT_HALF:
-        dtype = np.dtype(np.uint16)  # half_val holds the float16 bit patterns.
-    if dtype.kind in "iu" and len(values):
-        info = np.iinfo(dtype)
-        low, high = min(values), max(values)
+# Dtypes whose value field (int32 int_val / half_val) is wider than the dtype, so a
+# value can be out of range; every other field's own type bounds its values.
+_NARROW = {
+    types_pb2.DT_INT8: np.int8,
+    types_pb2.DT_INT16: np.int16,
+    types_pb2.DT_UINT8: np.uint8,
+    types_pb2.DT_UINT16: np.uint16,
+    types_pb2.DT_HALF: np.uint16,  # half_val holds the float16 bit patterns.
+}
+
+
+def _narrowed(values, name, dtype_enum):
+    """`values` of an int32 field as `_NARROW[dtype_enum]`; out-of-range values are refused."""
+    wide = np.asarray(values, dtype=np.int32)
+    narrow = _NARROW[dtype_enum]
+    info = np.iinfo(narrow)
+    if wide.size:
+        low, high = int(wide.min()), int(wide.max())
         if low < info.min or high > info.max:
             raise invalid(
                 f'input "{name}": {dtype_name(dtype_enum)} values must lie in [{info.min}, '
                 f"{info.max}]. Received: {low if low < info.min else high}"
             )
-    return values
+    return wide.astype(narrow)
 
 
 def to_ndarray(proto, name="tensor", max_bytes=None):
@@ -195,9 +207,9 @@ def to_ndarray(proto, name="tensor", max_bytes=None):
             )
         return np.frombuffer(content, dtype=dtype).reshape(shape).copy()
     else:
-        values = _range_checked(getattr(proto, _VAL_FIELD[proto.dtype]), dtype, name, proto.dtype)
-        if proto.dtype == types_pb2.DT_HALF:
-            array = np.asarray(values, dtype=np.uint16).view(np.float16)
+        values = getattr(proto, _VAL_FIELD[proto.dtype])
+        if proto.dtype in _NARROW:
+            array = _narrowed(values, name, proto.dtype).view(dtype)
         else:
             array = np.asarray(values, dtype=dtype)
     if array.size == size:

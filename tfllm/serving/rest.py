@@ -14,7 +14,6 @@ import urllib.parse
 import grpc
 from google.protobuf import json_format
 from tensorflow.core.example import feature_pb2
-from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -130,9 +129,7 @@ def _feature(value, name):
     elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         feature.float_list.value.extend(float(v) for v in values)
     elif all(isinstance(v, str) or (isinstance(v, dict) and set(v) == {"b64"}) for v in values):
-        feature.bytes_list.value.extend(
-            rest_json.json_to_ndarray([v], types_pb2.DT_STRING, name)[0] for v in values
-        )
+        feature.bytes_list.value.extend(rest_json.json_bytes(v, name) for v in values)
     else:
         raise invalid(f'feature "{name}" must be numbers or strings. Received: {value!r:.80}')
     return feature

@@ -19,49 +19,52 @@ def _short(value, limit=80):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _check_depth(value, name):
-    """Refuses lists nested deeper than a tensor's rank may be, without recursing."""
-    level, depth = [value], 0
-    while level:
-        level = [x for v in level if isinstance(v, list) for x in v]
-        if level:
-            depth += 1
-        if depth > MAX_RANK:
-            raise invalid(f'input "{name}": lists nested more than {MAX_RANK} deep; a tensor has '
-                          f"at most {MAX_RANK} dimensions")
+def _too_deep(name):
+    return invalid(f'input "{name}": lists nested more than {MAX_RANK} deep; a tensor has '
+                   f"at most {MAX_RANK} dimensions")
+
+
+def json_bytes(v, name):
+    """One JSON string value, text or `{"b64": ...}`, of input or feature `name` as bytes."""
+    if isinstance(v, dict):
+        if set(v) != {"b64"} or not isinstance(v["b64"], str):
+            raise invalid(f'input "{name}": objects must be {{"b64": "<base64>"}}. '
+                          f"Received: {_short(v)}")
+        try:
+            return base64.b64decode(v["b64"], validate=True)
+        except ValueError:
+            raise invalid(f'input "{name}": invalid base64 in {{"b64": ...}}') from None
+    if isinstance(v, str):
+        try:
+            return v.encode("utf-8")
+        except UnicodeEncodeError:  # A lone surrogate such as "\ud800".
+            raise invalid(f'input "{name}": strings must be valid Unicode. '
+                          f"Received: {_short(v)}") from None
+    raise invalid(f'input "{name}" must be DT_STRING. Received: {json_type(v)} value {_short(v)}')
 
 
 def json_to_ndarray(value, dtype_enum, name):
     """Decodes a JSON value (nested lists, `{"b64": ...}` for bytes) for input `name`."""
-    _check_depth(value, name)
+    # The walks below also bound the nesting (`depth`: lists around `v`), so
+    # converting never recurses past a tensor's rank.
     if dtype_enum == types_pb2.DT_STRING:
-        def convert(v):
+        def convert(v, depth):
             if isinstance(v, list):
-                return [convert(x) for x in v]
-            if isinstance(v, dict):
-                if set(v) != {"b64"} or not isinstance(v["b64"], str):
-                    raise invalid(f'input "{name}": objects must be {{"b64": "<base64>"}}. '
-                                  f"Received: {_short(v)}")
-                try:
-                    return base64.b64decode(v["b64"], validate=True)
-                except ValueError:
-                    raise invalid(f'input "{name}": invalid base64 in {{"b64": ...}}') from None
-            if isinstance(v, str):
-                try:
-                    return v.encode("utf-8")
-                except UnicodeEncodeError:  # A lone surrogate such as "\ud800".
-                    raise invalid(f'input "{name}": strings must be valid Unicode. '
-                                  f"Received: {_short(v)}") from None
-            raise invalid(f'input "{name}" must be DT_STRING. Received: {json_type(v)} value {_short(v)}')
-        converted = convert(value)
+                if v and depth >= MAX_RANK:
+                    raise _too_deep(name)
+                return [convert(x, depth + 1) for x in v]
+            return json_bytes(v, name)
+        converted = convert(value, 0)
         array = _object_array(converted, name)
         return array
     dtype = numpy_dtype(dtype_enum)
 
-    def check(v):
+    def check(v, depth):
         if isinstance(v, list):
+            if v and depth >= MAX_RANK:
+                raise _too_deep(name)
             for x in v:
-                check(x)
+                check(x, depth + 1)
         elif isinstance(v, (str, dict)) or v is None:
             raise invalid(
                 f'input "{name}" must be {dtype_name(dtype_enum)}. Received: {json_type(v)} '
@@ -69,7 +72,7 @@ def json_to_ndarray(value, dtype_enum, name):
             )
         elif isinstance(v, float) and dtype.kind in "iub":
             raise invalid(f'input "{name}" must be {dtype_name(dtype_enum)}. Received: float value {v!r}')
-    check(value)
+    check(value, 0)
     try:
         return np.asarray(value, dtype=dtype)
     except (ValueError, OverflowError) as e:
@@ -86,7 +89,10 @@ def _object_array(nested, name):
         if not probe:
             break
         probe = probe[0]
-    array = np.empty(shape, dtype=object)
+    try:
+        array = np.empty(shape, dtype=object)
+    except ValueError as e:  # numpy holds at most 64 dimensions, fewer than MAX_RANK.
+        raise invalid(f'input "{name}": {e}') from None
     try:
         flat = _flatten(nested, shape)
     except ValueError:
