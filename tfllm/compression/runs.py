@@ -299,8 +299,11 @@ def distill_run(teacher, data, model="fasttext", export_dir=None, *, temperature
         if teacher_path is None:
             from tfllm.serving.export import export_saved_model
 
-            teacher_path = export_saved_model(predictor, base_dir, predictor.signatures())
-        report = compression_report(teacher_path, export_path, val.text.tolist(), val.label.tolist(), runs=runs)
+            base = export_saved_model(predictor, base_dir, predictor.signatures())
+        else:
+            # The teacher export loaded above, not loaded a second time.
+            base = (predictor, label_names, teacher_metadata, teacher_path)
+        report = compression_report(base, export_path, val.text.tolist(), val.label.tolist(), runs=runs)
     finally:
         shutil.rmtree(base_dir, ignore_errors=True)
     report["base"]["model_dir"] = os.fspath(teacher)
