@@ -80,16 +80,22 @@ def load_frames(path, label_names, *, text_column="text", label_column="label", 
     return data.train_val_split(frame, val_fraction, seed=seed)
 
 
-def export_classifier(model, vocabulary, label_names, metadata, export_dir, warmup_texts=None):
-    """Exports model + WordPiece tokenizer + labels as the next version; returns its path."""
+def classifier_export(model, vocabulary, label_names, metadata):
+    """The `ClassifierExport` of a model with its WordPiece vocabulary, labels and metadata."""
     from tfllm import text
-    from tfllm.serving.export import export_saved_model
     from tfllm.tasks.classifier_export import ClassifierExport
 
-    export = ClassifierExport(
+    return ClassifierExport(
         text.make_wordpiece_tokenizer(vocabulary), model, label_names,
         max_length=metadata.get("max_length"), metadata=metadata,
     )
+
+
+def export_classifier(model, vocabulary, label_names, metadata, export_dir, warmup_texts=None):
+    """Exports model + WordPiece tokenizer + labels as the next version; returns its path."""
+    from tfllm.serving.export import export_saved_model
+
+    export = classifier_export(model, vocabulary, label_names, metadata)
     warmup = {"text": list(warmup_texts[:2])} if warmup_texts else None
     return export_saved_model(export, export_dir, export.signatures(), warmup_inputs=warmup)
 
@@ -208,16 +214,14 @@ def load_teacher(teacher):
     Raises:
         DataError: `teacher` is neither a classification run nor a classifier export.
     """
-    from tfllm import data, text
+    from tfllm import data
     from tfllm.serving.export import ExportError
-    from tfllm.tasks.classifier_export import ClassifierExport, load_classifier_export
+    from tfllm.tasks.classifier_export import load_classifier_export
 
     teacher = os.fspath(teacher)
     if os.path.isfile(os.path.join(teacher, "model.keras")):
         model, vocabulary, labels, metadata = load_run(teacher)
-        export = ClassifierExport(text.make_wordpiece_tokenizer(vocabulary), model, labels.labels,
-                                  max_length=metadata.get("max_length"), metadata=metadata)
-        return export, labels.labels, metadata, None
+        return classifier_export(model, vocabulary, labels.labels, metadata), labels.labels, metadata, None
     try:
         signature, label_names, metadata, path = load_classifier_export(teacher)
     except ExportError as error:
