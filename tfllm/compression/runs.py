@@ -93,10 +93,11 @@ def classifier_export(model, vocabulary, label_names, metadata):
 
 def export_classifier(model, vocabulary, label_names, metadata, export_dir, warmup_texts=None):
     """Exports model + WordPiece tokenizer + labels as the next version; returns its path."""
+    from tfllm.serving import signatures
     from tfllm.serving.export import export_saved_model
 
     export = classifier_export(model, vocabulary, label_names, metadata)
-    warmup = {"text": list(warmup_texts[:2])} if warmup_texts else None
+    warmup = {signatures.TEXT: list(warmup_texts[:2])} if warmup_texts else None
     return export_saved_model(export, export_dir, export.signatures(), warmup_inputs=warmup)
 
 
