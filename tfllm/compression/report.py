@@ -18,13 +18,29 @@ def directory_bytes(path):
     )
 
 
+class _ByteCounter(io.RawIOBase):
+    """A write-only stream that keeps only the count of bytes written to it."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.count += len(data)
+        return len(data)
+
+
 def gzip_bytes(path):
     """Size in bytes of `path` as a gzip-compressed tar (how sparsity pays off in transfer and storage)."""
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as stream:
+    # Counted, not kept: a large export's archive need not sit in memory.
+    counter = _ByteCounter()
+    with gzip.GzipFile(fileobj=counter, mode="wb", compresslevel=6, mtime=0) as stream:
         with tarfile.open(fileobj=stream, mode="w") as archive:
             archive.add(path, arcname=".")
-    return buffer.tell()
+    return counter.count
 
 
 def parameter_counts(path):
