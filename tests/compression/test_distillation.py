@@ -68,3 +68,19 @@ def test_a_teacher_whose_labels_differ_from_the_data_is_one_line_error(tmp_path)
     assert "\n" not in str(error.value)
     with pytest.raises(DataError, match="neither a classification run nor a classifier export"):
         distill_run(tmp_path, str(tmp_path / "other.csv"), "fasttext")
+
+
+@pytest.mark.slow
+def test_a_teacher_export_is_loaded_once_for_its_predictions_and_its_report(tmp_path, table, monkeypatch):
+    from tfllm.compression.runs import export_classifier, load_run
+    from tfllm.tasks import classifier_export
+
+    model, vocabulary, labels, metadata = load_run(make_run(tmp_path / "teacher", "fasttext"))
+    teacher = export_classifier(model, vocabulary, labels.labels, metadata, str(tmp_path / "teacher_export"))
+    loaded = []
+    load = classifier_export.load_classifier_export
+    monkeypatch.setattr(classifier_export, "load_classifier_export", lambda path: loaded.append(path) or load(path))
+    result = distill_run(teacher, table, "fasttext", str(tmp_path / "student"), epochs=1, runs=1,
+                         model_options={"num_buckets": 64, "embedding_dim": 8}, log=lambda line: None)
+    assert result["base"]["model_dir"] == teacher and "base_accuracy" in result
+    assert loaded.count(teacher) == 1, loaded

@@ -60,3 +60,17 @@ def test_causal_windows_overlap_by_one_so_every_token_is_a_target_once():
     targets = windows[:, 1:].reshape(-1)
     np.testing.assert_array_equal(targets[targets > 0], stream[1:])
     np.testing.assert_array_equal(windows[1:, 0], windows[:-1, -1])
+
+
+def test_text_files_read_like_table_files_compressed_with_a_bom_or_in_utf16(tmp_path):
+    import gzip
+
+    (tmp_path / "bom.txt").write_bytes("\ufeffonce upon a time".encode("utf-8"))
+    assert read_corpus(tmp_path / "bom.txt") == ["once upon a time"]
+    (tmp_path / "book.txt.gz").write_bytes(gzip.compress(b"a compressed book\n"))
+    assert read_corpus(tmp_path / "book.txt.gz") == ["a compressed book\n"]
+    (tmp_path / "notepad.txt").write_bytes("wide text".encode("utf-16"))
+    assert read_corpus(tmp_path / "notepad.txt", encoding="utf-16") == ["wide text"]
+    (tmp_path / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff")
+    with pytest.raises(DataError, match="binary"):
+        read_corpus(tmp_path / "image.txt")

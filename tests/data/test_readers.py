@@ -119,6 +119,19 @@ def test_read_translation_pairs(tmp_path):
         read_translation_pairs(tmp_path / "missing.txt")
 
 
+def test_translation_pairs_read_like_tables_compressed_or_in_another_encoding(tmp_path):
+    import gzip
+
+    packed = tmp_path / "spa.txt.gz"
+    packed.write_bytes(gzip.compress(SPA.encode("utf-8")))
+    assert read_translation_pairs(packed).target.tolist() == ["Ve.", "Vete.", "Tengo hambre."]
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("Go.\tVe.\nCoffee.\tCaf\u00e9.\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.txt: line 2: not valid utf-8 \(byte 0xe9\).*--encoding cp1252"):
+        read_translation_pairs(latin)
+    assert read_translation_pairs(latin, encoding="cp1252").target.tolist() == ["Ve.", "Caf\u00e9."]
+
+
 @pytest.fixture()
 def data_dir(tmp_path):
     root = tmp_path / "data"

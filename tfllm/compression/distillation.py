@@ -122,22 +122,11 @@ def teacher_probabilities(teacher, texts, batch_size=256):
     """The teacher's probabilities `(n, classes)` on raw texts.
 
     Args:
-        teacher: a `ClassifierExport`, a loaded `serving_default` signature
-            (`load_classifier_export(...)[0]`), or any callable from a batch of
-            strings to a dict with "probabilities" (or to probabilities).
+        teacher: a `ClassifierExport` or a loaded `serving_default` signature
+            (`load_classifier_export(...)[0]`).
         texts: a list of strings.
         batch_size: texts per call.
     """
-    import tensorflow as tf
+    from tfllm.tasks.classifier_export import predict_outputs
 
-    from tfllm.serving import signatures
-
-    rows = []
-    is_signature = hasattr(teacher, "structured_input_signature")
-    for start in range(0, len(texts), batch_size):
-        batch = tf.constant(list(texts[start : start + batch_size]), dtype=tf.string)
-        outputs = teacher(**{signatures.TEXT: batch}) if is_signature else teacher(batch)
-        if isinstance(outputs, dict):
-            outputs = outputs[signatures.PROBABILITIES]
-        rows.append(np.asarray(outputs, dtype=np.float32))
-    return np.concatenate(rows) if rows else np.zeros((0, 0), np.float32)
+    return predict_outputs(teacher, list(texts), batch_size)[0]

@@ -18,13 +18,29 @@ def directory_bytes(path):
     )
 
 
+class _ByteCounter(io.RawIOBase):
+    """A write-only stream that keeps only the count of bytes written to it."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.count += len(data)
+        return len(data)
+
+
 def gzip_bytes(path):
     """Size in bytes of `path` as a gzip-compressed tar (how sparsity pays off in transfer and storage)."""
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as stream:
+    # Counted, not kept: a large export's archive need not sit in memory.
+    counter = _ByteCounter()
+    with gzip.GzipFile(fileobj=counter, mode="wb", compresslevel=6, mtime=0) as stream:
         with tarfile.open(fileobj=stream, mode="w") as archive:
             archive.add(path, arcname=".")
-    return buffer.tell()
+    return counter.count
 
 
 def parameter_counts(path):
@@ -65,7 +81,8 @@ def measure_export(model_dir, texts=None, labels=None, *, batch_sizes=(1, 32), r
     """One export's record: parameters, sizes on disk, latencies and (given labels) accuracy.
 
     Args:
-        model_dir: an export's version directory or base path (latest version).
+        model_dir: an export's version directory or base path (latest version),
+            or what `load_classifier_export` returned for one.
         texts: texts to time on (and to score, with `labels`).
         labels: label names of `texts`, as the export names them.
         batch_sizes: batch sizes to time; the first gives `p50_ms` / `p99_ms`.
@@ -73,7 +90,8 @@ def measure_export(model_dir, texts=None, labels=None, *, batch_sizes=(1, 32), r
     """
     from tfllm.tasks.classifier_export import load_classifier_export, predict_outputs
 
-    signature, names, metadata, path = load_classifier_export(model_dir)
+    loaded = model_dir if isinstance(model_dir, tuple) else load_classifier_export(model_dir)
+    signature, names, metadata, path = loaded
     total, nonzero = parameter_counts(path)
     record = {
         "model_dir": path,
@@ -105,7 +123,8 @@ def compression_report(base_export_dir, compressed_export_dir, texts=None, label
     """Compares a compressed export with its uncompressed original.
 
     Args:
-        base_export_dir: the uncompressed export (version directory or base path).
+        base_export_dir: the uncompressed export (version directory or base
+            path, or an already loaded one: see `measure_export`).
         compressed_export_dir: the compressed export.
         texts: validation texts (timing inputs; scored when `labels` is given).
         labels: their label names.

@@ -80,17 +80,24 @@ def load_frames(path, label_names, *, text_column="text", label_column="label", 
     return data.train_val_split(frame, val_fraction, seed=seed)
 
 
-def export_classifier(model, vocabulary, label_names, metadata, export_dir, warmup_texts=None):
-    """Exports model + WordPiece tokenizer + labels as the next version; returns its path."""
+def classifier_export(model, vocabulary, label_names, metadata):
+    """The `ClassifierExport` of a model with its WordPiece vocabulary, labels and metadata."""
     from tfllm import text
-    from tfllm.serving.export import export_saved_model
     from tfllm.tasks.classifier_export import ClassifierExport
 
-    export = ClassifierExport(
+    return ClassifierExport(
         text.make_wordpiece_tokenizer(vocabulary), model, label_names,
         max_length=metadata.get("max_length"), metadata=metadata,
     )
-    warmup = {"text": list(warmup_texts[:2])} if warmup_texts else None
+
+
+def export_classifier(model, vocabulary, label_names, metadata, export_dir, warmup_texts=None):
+    """Exports model + WordPiece tokenizer + labels as the next version; returns its path."""
+    from tfllm.serving import signatures
+    from tfllm.serving.export import export_saved_model
+
+    export = classifier_export(model, vocabulary, label_names, metadata)
+    warmup = {signatures.TEXT: list(warmup_texts[:2])} if warmup_texts else None
     return export_saved_model(export, export_dir, export.signatures(), warmup_inputs=warmup)
 
 
@@ -208,16 +215,14 @@ def load_teacher(teacher):
     Raises:
         DataError: `teacher` is neither a classification run nor a classifier export.
     """
-    from tfllm import data, text
+    from tfllm import data
     from tfllm.serving.export import ExportError
-    from tfllm.tasks.classifier_export import ClassifierExport, load_classifier_export
+    from tfllm.tasks.classifier_export import load_classifier_export
 
     teacher = os.fspath(teacher)
     if os.path.isfile(os.path.join(teacher, "model.keras")):
         model, vocabulary, labels, metadata = load_run(teacher)
-        export = ClassifierExport(text.make_wordpiece_tokenizer(vocabulary), model, labels.labels,
-                                  max_length=metadata.get("max_length"), metadata=metadata)
-        return export, labels.labels, metadata, None
+        return classifier_export(model, vocabulary, labels.labels, metadata), labels.labels, metadata, None
     try:
         signature, label_names, metadata, path = load_classifier_export(teacher)
     except ExportError as error:
@@ -299,8 +304,11 @@ def distill_run(teacher, data, model="fasttext", export_dir=None, *, temperature
         if teacher_path is None:
             from tfllm.serving.export import export_saved_model
 
-            teacher_path = export_saved_model(predictor, base_dir, predictor.signatures())
-        report = compression_report(teacher_path, export_path, val.text.tolist(), val.label.tolist(), runs=runs)
+            base = export_saved_model(predictor, base_dir, predictor.signatures())
+        else:
+            # The teacher export loaded above, not loaded a second time.
+            base = (predictor, label_names, teacher_metadata, teacher_path)
+        report = compression_report(base, export_path, val.text.tolist(), val.label.tolist(), runs=runs)
     finally:
         shutil.rmtree(base_dir, ignore_errors=True)
     report["base"]["model_dir"] = os.fspath(teacher)

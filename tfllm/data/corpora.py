@@ -9,33 +9,36 @@ except the last one.
 
 import importlib.resources
 import os
+import re
 
 import numpy as np
 
 from tfllm.data.errors import DataError
-from tfllm.data.formats import infer_format
+from tfllm.data.formats import decode_text, infer_format, read_bytes
 from tfllm.data.tables import load_table
 
-# Bytes that never occur in text files; one of them in the first 8 KiB means binary.
-_BINARY_BYTES = frozenset(range(0, 9)) | frozenset(range(14, 32)) - {27}
-_SNIFF_BYTES = 8192
-_TABLE_FORMATS = ("csv", "tsv", "json", "jsonl", "parquet")
+# Control characters that never occur in text; one of them in the first 8 Ki
+# characters means binary. Checked after decoding, so UTF-16 text passes.
+_BINARY = "[\x00-\x08\x0e-\x1a\x1c-\x1f]"
+_BINARY_TEXT = re.compile(_BINARY)
+_BINARY_BYTES = re.compile(_BINARY.encode())
+_SNIFF = 8192
 # Built-in plain-text samples: traditional English nursery rhymes and proverbs
 # (public domain, 18th-19th century), typed out for tfllm.
 TEXT_SAMPLES = ("rhymes",)
 
 
 def _read_text_file(path, encoding):
-    with open(path, "rb") as file:
-        raw = file.read()
-    if any(byte in _BINARY_BYTES for byte in raw[:_SNIFF_BYTES]):
-        raise DataError("not a text file (binary bytes)", path=path)
+    raw = read_bytes(path)
     try:
-        return raw.decode(encoding)
-    except UnicodeDecodeError as error:
-        raise DataError(f"not {encoding} text (byte {error.start}); pass --encoding", path=path) from None
-    except LookupError:
-        raise DataError(f"unknown encoding {encoding!r}", path=path) from None
+        text = decode_text(path, raw, encoding)
+    except DataError:
+        if _BINARY_BYTES.search(raw, 0, _SNIFF):
+            raise DataError("not a text file (binary bytes)", path=path) from None
+        raise
+    if _BINARY_TEXT.search(text, 0, _SNIFF):
+        raise DataError("not a text file (binary bytes)", path=path)
+    return text
 
 
 def _corpus_files(directory):
@@ -48,9 +51,10 @@ def _corpus_files(directory):
 
 def _is_table(path):
     try:
-        return infer_format(path) in _TABLE_FORMATS
-    except (DataError, ValueError):
+        infer_format(path)
+    except DataError:
         return False
+    return True
 
 
 def read_corpus(path, text_column=None, *, encoding="utf-8"):

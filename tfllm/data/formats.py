@@ -114,7 +114,11 @@ def check_file(path):
 
 
 def read_text(path, encoding):
-    raw = read_bytes(path)
+    return decode_text(path, read_bytes(path), encoding)
+
+
+def decode_text(path, raw, encoding):
+    """The bytes `raw` read from `path` as text, or a one-line DataError naming the line of the first bad byte."""
     try:
         return raw.decode(python_encoding(encoding))
     except UnicodeDecodeError as error:

@@ -12,6 +12,7 @@ import re
 import pandas as pd
 
 from tfllm.data.errors import DataError
+from tfllm.data.formats import check_file, read_text
 from tfllm.data.frames import read_frame
 from tfllm.data.tables import select_columns
 
@@ -216,23 +217,9 @@ def read_translation_pairs(path, *, encoding="utf-8"):
         DataFrame with "source" and "target".
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DataError("no such file", path=path)
-    if os.path.getsize(path) == 0:
-        raise DataError("file is empty", path=path)
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        # Decoded whole: cutting UTF-16 bytes at b"\n" first would split characters.
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as error:
-        raise DataError(
-            f"not valid {encoding}; pass encoding= the file's encoding",
-            path=path,
-            row=raw[: error.start].count(b"\n") + 1,
-        ) from None
-    except LookupError:
-        raise DataError(f"unknown encoding {encoding!r}", path=path) from None
+    check_file(path)
+    # Decoded whole: cutting UTF-16 bytes at b"\n" first would split characters.
+    text = read_text(path, encoding)
     sources, targets = [], []
     for line_number, line in enumerate(text.split("\n"), start=1):
         line = line.rstrip("\r").lstrip("\ufeff")
