@@ -8,50 +8,27 @@ from tfllm.training.precision import MIXED_PRECISION_MODES
 from tfllm.training.strategy import STRATEGIES
 
 
+def _number_type(name, parse, accept, what):
+    """An argparse type: `parse(text)`, refused unless `accept(value)` (NaN never is)."""
+
+    def convert(text):
+        try:
+            value = parse(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    convert.__name__ = convert.__qualname__ = name
+    convert.__doc__ = f"argparse type: {what}."
+    return convert
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
-def non_negative_int(text):
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return value
-
-
-def fraction(text):
-    """argparse type: a float strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number strictly between 0 and 1, got {text!r}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a float > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0.0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+positive_int = _number_type("positive_int", int, lambda value: value >= 1, "a positive integer")
+non_negative_int = _number_type("non_negative_int", int, lambda value: value >= 0, "a non-negative integer")
+fraction = _number_type("fraction", float, lambda value: 0.0 < value < 1.0, "a number strictly between 0 and 1")
+positive_float = _number_type("positive_float", float, lambda value: 0.0 < value < math.inf, "a positive number")
 
 
 def existing_file(text):
