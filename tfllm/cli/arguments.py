@@ -40,6 +40,37 @@ def existing_file(text):
     return text
 
 
+def add_sampling_arguments(group, strategies, default):
+    """Adds `--decoding` (one of `strategies`), `--num-beams` (if "beam" is one), `--top-k`,
+    `--top-p` and `--temperature`; `sampling_options` reads them."""
+    group.add_argument("--decoding", choices=strategies, default=default, help="(default: %(default)s)")
+    if "beam" in strategies:
+        group.add_argument("--num-beams", type=positive_int, default=4,
+                           help="beam width for --decoding beam (default: %(default)s)")
+    group.add_argument("--top-k", type=positive_int, default=10, help="k for --decoding top_k (default: %(default)s)")
+    group.add_argument("--top-p", type=fraction, default=0.9, help="p for --decoding top_p (default: %(default)s)")
+    group.add_argument("--temperature", type=positive_float, default=1.0, help="(default: %(default)s)")
+
+
+def sampling_options(args):
+    """The decoding strategy and its settings as `generate` keyword arguments (`add_sampling_arguments`).
+
+    Sampling strategies take `--seed` where the command has one (else 0).
+    """
+    options = {"strategy": args.decoding}
+    if args.decoding == "beam":
+        options["num_beams"] = args.num_beams
+    elif args.decoding == "top_k":
+        options["k"] = args.top_k
+    elif args.decoding == "top_p":
+        options["p"] = args.top_p
+    if args.decoding != "greedy" and args.temperature != 1.0:
+        options["temperature"] = args.temperature
+    if args.decoding in ("top_k", "top_p", "random"):
+        options["seed"] = getattr(args, "seed", 0)
+    return options
+
+
 def add_seed_argument(parser, default=0):
     parser.add_argument(
         "--seed", type=int, default=default, help="seed for splits, shuffling and initialization (default: %(default)s)"
