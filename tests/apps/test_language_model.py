@@ -105,7 +105,7 @@ def test_export_passes_the_op_check_and_answers_in_a_fresh_process_and_over_grpc
 @pytest.mark.slow
 def test_a_killed_pretrain_resumes_from_its_backup(app, pretrained, tmp_path):
     _, corpus, _ = pretrained
-    epochs, run_dir = 40, tmp_path / "run"
+    epochs, run_dir = 12, tmp_path / "run"
     argv = ["pretrain", "--objective", "causal", "--tokenizer", "char", "--data", str(corpus),
             "--epochs", str(epochs), "--patience", str(epochs), "--steps-per-epoch", "2", *TINY,
             "--run-dir", str(run_dir)]
