@@ -105,7 +105,7 @@ def test_export_passes_the_op_check_and_answers_in_a_fresh_process_and_over_grpc
 @pytest.mark.slow
 def test_a_killed_pretrain_resumes_from_its_backup(app, pretrained, tmp_path):
     _, corpus, _ = pretrained
-    epochs, run_dir = 40, tmp_path / "run"
+    epochs, run_dir = 12, tmp_path / "run"
     argv = ["pretrain", "--objective", "causal", "--tokenizer", "char", "--data", str(corpus),
             "--epochs", str(epochs), "--patience", str(epochs), "--steps-per-epoch", "2", *TINY,
             "--run-dir", str(run_dir)]
@@ -124,6 +124,18 @@ def test_a_killed_pretrain_resumes_from_its_backup(app, pretrained, tmp_path):
     result = harness.last_json(out)
     assert code == 0 and result["epochs_run"] == epochs - done
     assert not (run_dir / "backup").exists() and os.path.isdir(result["backbone_dir"])
+
+
+def test_decoding_flags_become_the_generator_options(app):
+    from tfllm.cli.language_modeling import decoding_options
+
+    parse = app.APP.build_parser().parse_args
+    assert decoding_options(parse(["generate", "hi"])) == {"strategy": "greedy"}
+    args = parse(["generate", "--decoding", "top_p", "--top-p", "0.5", "--temperature", "0.7", "--seed", "3",
+                  "--max-length", "20", "hi"])
+    assert decoding_options(args) == {"strategy": "top_p", "p": 0.5, "temperature": 0.7, "seed": 3, "max_length": 20}
+    args = parse(["export", "--decoding", "top_k", "--top-k", "4"])
+    assert decoding_options(args) == {"strategy": "top_k", "k": 4, "seed": 0}
 
 
 def test_bad_input_exits_2_with_one_line_naming_the_path(app, tmp_path, capsys):

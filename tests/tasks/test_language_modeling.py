@@ -39,10 +39,20 @@ def test_wordpiece_tokenizer_is_learned_once_and_reused(tmp_path):
     assert vocabulary[0] == "[PAD]" and vocabulary[tokenizer.mask_id] == MASK_TOKEN
     assert vocabulary[tokenizer.separator_id] == "[SEP]"
     assert tokenizer.tokenizer.detokenize([tokenizer.encode("little star").tolist()]) == ["little star"]
+    os.makedirs(run_dir.backup)
+    open(os.path.join(run_dir.backup, "epoch"), "w").close()  # An interrupted run resumes.
     again = build_tokenizer("wordpiece", ["other text entirely"], 120, run_dir, quiet)
     assert again.tokenizer.get_vocabulary() == vocabulary
     with pytest.raises(ValueError, match="wordpiece"):
         build_tokenizer("char", CORPUS, 120, run_dir, quiet)
+
+
+def test_a_finished_run_learns_a_new_tokenizer_when_trained_again(tmp_path):
+    run_dir = runs.prepare_run_dir(str(tmp_path / "run"))
+    first = build_tokenizer("wordpiece", CORPUS, 120, run_dir, quiet).tokenizer.get_vocabulary()
+    again = build_tokenizer("wordpiece", ["other text entirely"], 120, run_dir, quiet).tokenizer.get_vocabulary()
+    assert again != first
+    assert build_tokenizer("char", CORPUS, 120, run_dir, quiet).kind == "char"
 
 
 def test_causal_targets_are_the_inputs_shifted_and_padding_is_ignored():

@@ -8,50 +8,27 @@ from tfllm.training.precision import MIXED_PRECISION_MODES
 from tfllm.training.strategy import STRATEGIES
 
 
+def _number_type(name, parse, accept, what):
+    """An argparse type: `parse(text)`, refused unless `accept(value)` (NaN never is)."""
+
+    def convert(text):
+        try:
+            value = parse(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    convert.__name__ = convert.__qualname__ = name
+    convert.__doc__ = f"argparse type: {what}."
+    return convert
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
-def non_negative_int(text):
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return value
-
-
-def fraction(text):
-    """argparse type: a float strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a number strictly between 0 and 1, got {text!r}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a float > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0.0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+positive_int = _number_type("positive_int", int, lambda value: value >= 1, "a positive integer")
+non_negative_int = _number_type("non_negative_int", int, lambda value: value >= 0, "a non-negative integer")
+fraction = _number_type("fraction", float, lambda value: 0.0 < value < 1.0, "a number strictly between 0 and 1")
+positive_float = _number_type("positive_float", float, lambda value: 0.0 < value < math.inf, "a positive number")
 
 
 def existing_file(text):
@@ -61,6 +38,37 @@ def existing_file(text):
     if os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text}: is a directory, expected a file")
     return text
+
+
+def add_sampling_arguments(group, strategies, default):
+    """Adds `--decoding` (one of `strategies`), `--num-beams` (if "beam" is one), `--top-k`,
+    `--top-p` and `--temperature`; `sampling_options` reads them."""
+    group.add_argument("--decoding", choices=strategies, default=default, help="(default: %(default)s)")
+    if "beam" in strategies:
+        group.add_argument("--num-beams", type=positive_int, default=4,
+                           help="beam width for --decoding beam (default: %(default)s)")
+    group.add_argument("--top-k", type=positive_int, default=10, help="k for --decoding top_k (default: %(default)s)")
+    group.add_argument("--top-p", type=fraction, default=0.9, help="p for --decoding top_p (default: %(default)s)")
+    group.add_argument("--temperature", type=positive_float, default=1.0, help="(default: %(default)s)")
+
+
+def sampling_options(args):
+    """The decoding strategy and its settings as `generate` keyword arguments (`add_sampling_arguments`).
+
+    Sampling strategies take `--seed` where the command has one (else 0).
+    """
+    options = {"strategy": args.decoding}
+    if args.decoding == "beam":
+        options["num_beams"] = args.num_beams
+    elif args.decoding == "top_k":
+        options["k"] = args.top_k
+    elif args.decoding == "top_p":
+        options["p"] = args.top_p
+    if args.decoding != "greedy" and args.temperature != 1.0:
+        options["temperature"] = args.temperature
+    if args.decoding in ("top_k", "top_p", "random"):
+        options["seed"] = getattr(args, "seed", 0)
+    return options
 
 
 def add_seed_argument(parser, default=0):

@@ -40,10 +40,7 @@ def _add_backbone_argument(parser, default):
 
 def _add_decoding_options(parser):
     group = parser.add_argument_group("decoding")
-    group.add_argument("--decoding", choices=DECODING, default="greedy", help="(default: %(default)s)")
-    group.add_argument("--top-k", type=arguments.positive_int, default=10, help="k for --decoding top_k (default: %(default)s)")
-    group.add_argument("--top-p", type=arguments.fraction, default=0.9, help="p for --decoding top_p (default: %(default)s)")
-    group.add_argument("--temperature", type=arguments.positive_float, default=1.0, help="(default: %(default)s)")
+    arguments.add_sampling_arguments(group, DECODING, "greedy")
     group.add_argument("--max-length", type=arguments.positive_int,
                        help="prompt plus generated tokens (default: the backbone's sequence length)")
     arguments.add_seed_argument(group)
@@ -51,15 +48,7 @@ def _add_decoding_options(parser):
 
 def decoding_options(args):
     """`CausalGenerator` keyword arguments from the decoding options."""
-    options = {"strategy": args.decoding}
-    if args.decoding == "top_k":
-        options["k"] = args.top_k
-    elif args.decoding == "top_p":
-        options["p"] = args.top_p
-    if args.decoding != "greedy":
-        options["seed"] = args.seed
-        if args.temperature != 1.0:
-            options["temperature"] = args.temperature
+    options = arguments.sampling_options(args)
     if args.max_length:
         if args.max_length < 2:
             raise cli.UsageError(f"--max-length must be at least 2; got {args.max_length}")

@@ -44,11 +44,7 @@ class TextToTextApp(App):
 
     def _add_decoding_options(self, parser):
         group = parser.add_argument_group("decoding (inside the export)")
-        group.add_argument("--decoding", choices=DECODING, default=self.task.decoding, help="(default: %(default)s)")
-        group.add_argument("--num-beams", type=arguments.positive_int, default=4, help="beam width for --decoding beam (default: %(default)s)")
-        group.add_argument("--top-k", type=arguments.positive_int, default=10, help="k for --decoding top_k (default: %(default)s)")
-        group.add_argument("--top-p", type=arguments.fraction, default=0.9, help="p for --decoding top_p (default: %(default)s)")
-        group.add_argument("--temperature", type=arguments.positive_float, default=1.0, help="(default: %(default)s)")
+        arguments.add_sampling_arguments(group, DECODING, self.task.decoding)
         group.add_argument("--no-repeat-ngram-size", type=arguments.non_negative_int,
                            default=self.task.no_repeat_ngram_size,
                            help="never repeat an n-gram of this size (0: off; default: %(default)s)")
@@ -190,17 +186,7 @@ def decoding_options(args, target_length):
             f"--max-output-length must be below the model's target length "
             f"{target_length} (start token included); got {args.max_output_length}"
         )
-    kwargs = {"strategy": args.decoding}
-    if args.decoding == "beam":
-        kwargs["num_beams"] = args.num_beams
-    elif args.decoding == "top_k":
-        kwargs["k"] = args.top_k
-    elif args.decoding == "top_p":
-        kwargs["p"] = args.top_p
-    if args.decoding != "greedy" and args.temperature != 1.0:
-        kwargs["temperature"] = args.temperature
-    if args.decoding in ("top_k", "top_p", "random"):
-        kwargs["seed"] = getattr(args, "seed", 0)
+    kwargs = arguments.sampling_options(args)
     if args.no_repeat_ngram_size:
         kwargs["no_repeat_ngram_size"] = args.no_repeat_ngram_size
     if args.repetition_penalty != 1.0:

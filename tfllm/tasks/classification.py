@@ -184,7 +184,7 @@ class ClassificationTask:
         labels.save(run_dir.file("labels.txt"))
         batch_size = global_batch_size(config.batch_size, strategy)
         build, tokenizer, vocabulary_size, max_length, pretrain_seconds = self._model_recipe(
-            config, run_dir, train_frame, val_frame, unlabeled, len(labels), log
+            config, run_dir, train_frame, val_frame, unlabeled, len(labels), strategy, log
         )
         train_data = data.make_dataset(
             train_frame.text, y_train, tokenizer=tokenizer, batch_size=batch_size, max_length=max_length,
@@ -245,7 +245,7 @@ class ClassificationTask:
         }
 
     @staticmethod
-    def _model_recipe(config, run_dir, train_frame, val_frame, unlabeled, num_classes, log):
+    def _model_recipe(config, run_dir, train_frame, val_frame, unlabeled, num_classes, strategy, log):
         """`(build(steps_per_epoch) -> (model, optimizer, callbacks), tokenizer, vocabulary size,
         max length, pre-training seconds)`: a tfllm kind from scratch, or a pre-trained backbone."""
         from tfllm.models.classifier import build_classifier, set_token_vectors
@@ -255,11 +255,12 @@ class ClassificationTask:
 
             if unlabeled is not None:
                 raise ValueError("give either --backbone or --pretrain-data/--pretrain-dataset, not both")
-            # The backbone's weights load inside the strategy's scope; its tokenizer is needed first.
-            _, tokenizer, max_length = load_for_classification(config, num_classes)
+            # Loaded once, inside the strategy's scope (its weights must be); keras-hub
+            # builds tokenizers in that scope too, and tf.data runs them from there.
+            with strategy.scope():
+                model, tokenizer, max_length = load_for_classification(config, num_classes)
 
             def build(steps_per_epoch):
-                model, _, _ = load_for_classification(config, num_classes)
                 return (model, *finetuning_optimizer(config, model, steps_per_epoch))
 
             return build, tokenizer, int(tokenizer.tokenizer.vocabulary_size()), max_length, 0.0

@@ -52,13 +52,14 @@ class CorpusTokenizer:
 
 
 def build_tokenizer(kind, documents, vocabulary_size, run_dir, log=print):
-    """The tokenizer of a run: reused from `run_dir` when it has one, else learned and saved there."""
+    """The tokenizer of a run: reused from `run_dir` when the run resumes, else learned and saved there."""
     from tfllm import text
     from tfllm.text.characters import char_vocabulary_size
 
     settings_path = run_dir.file("tokenizer.json")
     vocabulary_path = run_dir.file("vocabulary.txt")
-    if os.path.exists(settings_path):
+    # A finished run left no backup: training again starts afresh, on this corpus.
+    if run_dir.resuming and os.path.exists(settings_path):
         with open(settings_path, encoding="utf-8") as file:
             settings = json.load(file)
         if settings["kind"] != kind:

@@ -127,7 +127,7 @@ def pretrain(config, documents, *, run_dir, strategy=None, log=print):
     """
     import tensorflow as tf
 
-    from tfllm.training import fit, global_batch_size, is_chief, local_copy, runs
+    from tfllm.training import global_batch_size, is_chief, local_copy, runs
 
     strategy = strategy or tf.distribute.get_strategy()
     keras.utils.set_random_seed(config.seed)
@@ -152,18 +152,11 @@ def pretrain(config, documents, *, run_dir, strategy=None, log=print):
     # Keras' progress line shows the throughput too, unless it is silenced.
     throughput = EpochThroughput(tokens_per_epoch, log if config.verbose == 0 else None)
     callbacks = [throughput, *runs.run_callbacks(run_dir, config.patience)]
-    started = time.perf_counter()
-    history = fit(
-        model, train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
-        strategy=strategy, backup_dir=run_dir.backup, steps_per_epoch=steps_per_epoch,
-        verbose=config.verbose,
+    history, seconds = runs.fit_in_run_dir(
+        model, train_data, val_data, run_dir, epochs=config.epochs, callbacks=callbacks, strategy=strategy,
+        steps_per_epoch=steps_per_epoch, verbose=config.verbose, title=f"{config.objective} language model",
     )
-    seconds = time.perf_counter() - started
-    history = dict(history.history)
-    runs.save_history(history, run_dir.history)
-    if history:
-        runs.plot_history({k: v for k, v in history.items() if "tokens" not in k}, run_dir.curves,
-                          title=f"{config.objective} language model")
+    history = history.history
     model = local_copy(model)
     backbone_dir = None
     if is_chief(strategy):

@@ -140,7 +140,7 @@ def run_callbacks(run_dir, patience):
 
 
 def fit_in_run_dir(model, train_data, val_data, run_dir, *, epochs, callbacks=(), strategy=None,
-                   verbose="auto", title=None):
+                   steps_per_epoch=None, verbose="auto", title=None):
     """`tfllm.training.fit` with the run directory's backup, then its history and curves written.
 
     Returns:
@@ -153,7 +153,7 @@ def fit_in_run_dir(model, train_data, val_data, run_dir, *, epochs, callbacks=()
     started = time.perf_counter()
     history = fit(
         model, train_data, validation_data=val_data, epochs=epochs, callbacks=callbacks,
-        strategy=strategy, backup_dir=run_dir.backup, verbose=verbose,
+        strategy=strategy, backup_dir=run_dir.backup, steps_per_epoch=steps_per_epoch, verbose=verbose,
     )
     seconds = time.perf_counter() - started
     save_history(history, run_dir.history)
