@@ -75,8 +75,8 @@ def test_a_teacher_export_is_loaded_once_for_its_predictions_and_its_report(tmp_
     from tfllm.compression.runs import export_classifier, load_run
     from tfllm.tasks import classifier_export
 
-    model, vocabulary, labels, metadata = load_run(make_run(tmp_path / "teacher", "fasttext"))
-    teacher = export_classifier(model, vocabulary, labels.labels, metadata, str(tmp_path / "teacher_export"))
+    export, labels, metadata = load_run(make_run(tmp_path / "teacher", "fasttext"))
+    teacher = export_classifier(export.model, export.tokenizer, labels.labels, metadata, str(tmp_path / "teacher_export"))
     loaded = []
     load = classifier_export.load_classifier_export
     monkeypatch.setattr(classifier_export, "load_classifier_export", lambda path: loaded.append(path) or load(path))

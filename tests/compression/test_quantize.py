@@ -65,18 +65,18 @@ def variables_bytes(path):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_classifier_kind_exports_int8_through_the_op_check_and_answers_as_float(tmp_path, kind):
-    from tfllm import text
     from tfllm.compression.runs import export_classifier, load_run
     from tfllm.tasks.classifier_export import ClassifierExport, load_classifier_export, predict_outputs
 
     run = make_run(tmp_path / "run", kind, train=True, extra_tokens=2000, embedding_dim=16)
-    model, vocabulary, labels, metadata = load_run(run)
+    export, labels, metadata = load_run(run)
+    model, tokenizer = export.model, export.tokenizer
     texts = make_frame(40, seed=1).text.tolist()
-    in_memory = ClassifierExport(text.make_wordpiece_tokenizer(vocabulary), model, labels.labels, max_length=16)
+    in_memory = ClassifierExport(tokenizer, model, labels.labels, max_length=16)
     float_probabilities, float_ids = predict_outputs(in_memory, texts)
-    float_path = export_classifier(model, vocabulary, labels.labels, metadata, str(tmp_path / "float"))
+    float_path = export_classifier(model, tokenizer, labels.labels, metadata, str(tmp_path / "float"))
     quantize_model(model, "int8")
-    path = export_classifier(model, vocabulary, labels.labels, metadata, str(tmp_path / "int8"))  # op check inside
+    path = export_classifier(model, tokenizer, labels.labels, metadata, str(tmp_path / "int8"))  # op check inside
     signature, names, _, _ = load_classifier_export(path)
     probabilities, ids = predict_outputs(signature, texts)
     assert names == labels.labels

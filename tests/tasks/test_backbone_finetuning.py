@@ -64,6 +64,11 @@ def test_train_with_a_backbone_exports_a_string_in_model(backbone_dir, table, tm
     code, out, err = run_main(["export", "--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "export")])
     assert code == 0, err
     assert harness.last_json(out)["export_path"] == str(tmp_path / "export" / "2")
+    # A fine-tuned backbone is a teacher like any other run.
+    code, out, err = run_main(["distill", "--teacher", str(tmp_path / "run"), "--data", table, "--epochs", "1",
+                               "--export-dir", str(tmp_path / "student")])
+    assert code == 0, err
+    assert harness.last_json(out)["export_path"] == str(tmp_path / "student" / "1")
 
 
 @pytest.mark.slow

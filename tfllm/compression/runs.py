@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 
 from tfllm.compression.pruning import (
     MagnitudePruning,
@@ -27,18 +26,20 @@ from tfllm.compression.quantize import quantize_model
 from tfllm.compression.report import compression_report
 
 METHODS = ("int8", "int4", "prune", "distill")
-RUN_FILES = ("model.keras", "vocabulary.txt", "labels.txt", "metadata.json")
+RUN_FILES = ("model.keras", "labels.txt", "metadata.json")
 
 
 def load_run(run_dir):
-    """`(model, vocabulary, LabelVocabulary, metadata)` of a classification run directory.
+    """`(ClassifierExport, LabelVocabulary, metadata)` of a classification run directory.
+
+    Any run `ClassificationTask.train` wrote: a tfllm kind with its WordPiece
+    vocabulary, or a fine-tuned backbone with the backbone's tokenizer.
 
     Raises:
         DataError: `run_dir` is not a tfllm classification run (one line).
     """
-    import tfllm.models  # noqa: F401  (registers the model classes)
-    from tfllm import data, text
-    from tfllm.training.runs import load_trained_model
+    from tfllm import data
+    from tfllm.tasks.classification import load_run_export
 
     run_dir = os.fspath(run_dir)
     missing = [name for name in RUN_FILES if not os.path.isfile(os.path.join(run_dir, name))]
@@ -46,15 +47,13 @@ def load_run(run_dir):
         hint = " (an export; int8 and prune need the training run directory)" if _is_export(run_dir) else ""
         raise data.DataError(f"not a tfllm classification run directory{hint}: missing {', '.join(missing)}", path=run_dir)
     try:
-        model = load_trained_model(run_dir)
-        with open(os.path.join(run_dir, "metadata.json"), encoding="utf-8") as file:
-            metadata = json.load(file)
+        export = load_run_export(run_dir)
     except (ValueError, TypeError, OSError) as error:
         message = " ".join(str(error).split())[:200]
         raise data.DataError(f"cannot load the run's model ({message})", path=run_dir) from None
-    vocabulary = text.load_vocabulary(os.path.join(run_dir, "vocabulary.txt"))
-    labels = data.LabelVocabulary.load(os.path.join(run_dir, "labels.txt"))
-    return model, vocabulary, labels, metadata
+    metadata = json.loads(export.metadata.numpy().decode("utf-8"))
+    labels = [label.decode("utf-8") for label in export.label_names.numpy().tolist()]
+    return export, data.LabelVocabulary(labels), metadata
 
 
 def _is_export(path):
@@ -80,23 +79,13 @@ def load_frames(path, label_names, *, text_column="text", label_column="label", 
     return data.train_val_split(frame, val_fraction, seed=seed)
 
 
-def classifier_export(model, vocabulary, label_names, metadata):
-    """The `ClassifierExport` of a model with its WordPiece vocabulary, labels and metadata."""
-    from tfllm import text
-    from tfllm.tasks.classifier_export import ClassifierExport
-
-    return ClassifierExport(
-        text.make_wordpiece_tokenizer(vocabulary), model, label_names,
-        max_length=metadata.get("max_length"), metadata=metadata,
-    )
-
-
-def export_classifier(model, vocabulary, label_names, metadata, export_dir, warmup_texts=None):
-    """Exports model + WordPiece tokenizer + labels as the next version; returns its path."""
+def export_classifier(model, tokenizer, label_names, metadata, export_dir, warmup_texts=None):
+    """Exports model + tokenizer + labels as the next version under `export_dir`; returns its path."""
     from tfllm.serving import signatures
     from tfllm.serving.export import export_saved_model
+    from tfllm.tasks.classifier_export import ClassifierExport
 
-    export = classifier_export(model, vocabulary, label_names, metadata)
+    export = ClassifierExport(tokenizer, model, label_names, max_length=metadata.get("max_length"), metadata=metadata)
     warmup = {signatures.TEXT: list(warmup_texts[:2])} if warmup_texts else None
     return export_saved_model(export, export_dir, export.signatures(), warmup_inputs=warmup)
 
@@ -136,7 +125,8 @@ def compress_run(run_dir, method, export_dir=None, *, data=None, sparsity=0.8, e
         raise ValueError(f"unknown compression method {method!r}; expected int8, int4 or prune (distill: distill_run)")
     if method == "prune":
         sparsity = check_sparsity(sparsity)
-    model, vocabulary, labels, metadata = load_run(run_dir)
+    export, labels, metadata = load_run(run_dir)
+    model, tokenizer = export.model, export.tokenizer
     export_dir = export_dir or os.path.join("saved_models", metadata.get("app", "model"))
     frames = None
     if data is not None:
@@ -144,17 +134,17 @@ def compress_run(run_dir, method, export_dir=None, *, data=None, sparsity=0.8, e
                              val_fraction=val_fraction, seed=seed)
     base_dir = tempfile.mkdtemp(prefix="tfllm-base-")
     try:
-        base_path = export_classifier(model, vocabulary, labels.labels, metadata, base_dir)
+        base_path = export_classifier(model, tokenizer, labels.labels, metadata, base_dir)
         extra = {}
         if method == "prune":
-            extra["sparsity"] = _prune(model, vocabulary, labels, metadata, frames, sparsity, epochs, batch_size,
+            extra["sparsity"] = _prune(model, tokenizer, labels, metadata, frames, sparsity, epochs, batch_size,
                                        learning_rate, seed, log)
             compression = {"method": "prune", "sparsity": extra["sparsity"]}
         else:
             quantize_model(model, method)
             compression = {"method": method}
         compressed_metadata = {**metadata, "compression": compression}
-        export_path = export_classifier(model, vocabulary, labels.labels, compressed_metadata, export_dir, warmup_texts)
+        export_path = export_classifier(model, tokenizer, labels.labels, compressed_metadata, export_dir, warmup_texts)
         log(f"{method}: exported {export_path}")
         texts, label_values = (None, None) if frames is None else (frames[1].text.tolist(), frames[1].label.tolist())
         report = compression_report(base_path, export_path, texts, label_values, runs=runs)
@@ -164,19 +154,22 @@ def compress_run(run_dir, method, export_dir=None, *, data=None, sparsity=0.8, e
     return {"command": "compress", "method": method, "export_path": export_path, **extra, **report}
 
 
-def _prune(model, vocabulary, labels, metadata, frames, sparsity, epochs, batch_size, learning_rate, seed, log):
+def _prune(model, tokenizer, labels, metadata, frames, sparsity, epochs, batch_size, learning_rate, seed, log):
     """Prunes `model` in place (fine-tuned on `frames` when given); returns the sparsity reached."""
     if frames is None:
         prune_once(model, sparsity)
         log(f"prune: one-shot magnitude pruning to {sparsity:.0%} (no --data to fine-tune on)")
         return round(model_sparsity(model), 4)
-    from tfllm import data, text
-    from tfllm.tasks.classification_recipe import make_optimizer
+    from tfllm import data
+    import keras
+
+    from tfllm.tasks.classification_recipe import LEARNING_RATES, make_optimizer
+    from tfllm.training import copy_model
 
     train, _ = frames
     kind = metadata.get("model", "transformer")
     dataset = data.make_dataset(
-        train.text, labels.encode(train.label), tokenizer=text.make_wordpiece_tokenizer(vocabulary),
+        train.text, labels.encode(train.label), tokenizer=tokenizer,
         batch_size=batch_size, max_length=metadata.get("max_length"), seed=seed,
     )
     steps = max(int(dataset.cardinality()), 1) * max(int(epochs), 1)
@@ -185,8 +178,10 @@ def _prune(model, vocabulary, labels, metadata, frames, sparsity, epochs, batch_
     schedule = PolynomialSparsity(sparsity, begin_step=0, end_step=end_step, frequency=max(end_step // 10, 1))
     pruning = MagnitudePruning(schedule)
     # Fine-tune a copy: a compiled model would carry its optimizer's slots into the export.
-    trainee = _copy(model)
-    trainee.compile(optimizer=make_optimizer(kind, learning_rate), loss="sparse_categorical_crossentropy",
+    trainee = copy_model(model)
+    # A fine-tuned backbone ("backbone") keeps to a fine-tuning learning rate.
+    optimizer = make_optimizer(kind, learning_rate) if kind in LEARNING_RATES else keras.optimizers.Adam(learning_rate or 5e-5)
+    trainee.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                     metrics=["accuracy"])
     trainee.fit(dataset, epochs=max(int(epochs), 1), callbacks=[pruning], verbose=0)
     strip_pruning(trainee, pruning)
@@ -194,19 +189,6 @@ def _prune(model, vocabulary, labels, metadata, frames, sparsity, epochs, batch_
     reached = model_sparsity(model)
     log(f"prune: fine-tuned {steps} steps to {reached:.1%} sparsity")
     return round(reached, 4)
-
-
-def _copy(model):
-    """A new model with the same config and weights."""
-    import keras
-
-    copy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
-    with warnings.catch_warnings():
-        # Subclassed models rebuild by being called; Keras warns first (see tfllm.training.local_copy).
-        warnings.filterwarnings("ignore", message=".*had a build config")
-        copy.build_from_config(model.get_build_config())
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def load_teacher(teacher):
@@ -221,8 +203,8 @@ def load_teacher(teacher):
 
     teacher = os.fspath(teacher)
     if os.path.isfile(os.path.join(teacher, "model.keras")):
-        model, vocabulary, labels, metadata = load_run(teacher)
-        return classifier_export(model, vocabulary, labels.labels, metadata), labels.labels, metadata, None
+        export, labels, metadata = load_run(teacher)
+        return export, labels.labels, metadata, None
     try:
         signature, label_names, metadata, path = load_classifier_export(teacher)
     except ExportError as error:
@@ -297,7 +279,8 @@ def distill_run(teacher, data, model="fasttext", export_dir=None, *, temperature
         "compression": {"method": "distill", "teacher": os.fspath(teacher), "temperature": temperature, "alpha": alpha},
     }
     export_dir = export_dir or os.path.join("saved_models", metadata["app"])
-    export_path = export_classifier(student, vocabulary, label_names, metadata, export_dir, warmup_texts)
+    export_path = export_classifier(student, text.make_wordpiece_tokenizer(vocabulary), label_names, metadata,
+                                    export_dir, warmup_texts)
     log(f"distill: exported {export_path}")
     base_dir = tempfile.mkdtemp(prefix="tfllm-teacher-")
     try:

@@ -288,7 +288,9 @@ class ClassificationTask:
         """Writes a `ClassifierExport` as the next version under `export_dir`; returns its path."""
         from tfllm.serving.export import export_saved_model
 
-        warmup = {"text": list(self.demo_texts[:2])} if self.demo_texts else None
+        from tfllm.serving import signatures
+
+        warmup = {signatures.TEXT: list(self.demo_texts[:2])} if self.demo_texts else None
         return export_saved_model(export, export_dir, export.signatures(), warmup_inputs=warmup)
 
     def export_run(self, run_dir, export_dir):
@@ -297,25 +299,7 @@ class ClassificationTask:
         Raises:
             FileNotFoundError: the run directory holds no trained model.
         """
-        import tfllm.models  # noqa: F401  (registers the model classes)
-        from tfllm import data, text
-        from tfllm.training.runs import load_trained_model
-
-        model = load_trained_model(run_dir)
-        run_dir = os.fspath(run_dir)
-        labels = data.LabelVocabulary.load(os.path.join(run_dir, "labels.txt"))
-        with open(os.path.join(run_dir, "metadata.json"), encoding="utf-8") as file:
-            metadata = json.load(file)
-        if metadata.get("backbone"):
-            from tfllm.tasks.backbone_finetuning import backbone_tokenizer
-
-            tokenizer = backbone_tokenizer(metadata["backbone"], metadata["max_length"])
-        else:
-            tokenizer = text.make_wordpiece_tokenizer(text.load_vocabulary(os.path.join(run_dir, "vocabulary.txt")))
-        export = ClassifierExport(
-            tokenizer, model, labels.labels, max_length=metadata.get("max_length"), metadata=metadata,
-        )
-        return self.export(export, export_dir)
+        return self.export(load_run_export(run_dir), export_dir)
 
     @staticmethod
     def load_export(model_dir):
@@ -380,3 +364,30 @@ def _tokenizer(config, run_dir, train_texts):
         )
         text.save_vocabulary(vocabulary, path)
     return text.make_wordpiece_tokenizer(vocabulary), vocabulary
+
+
+def load_run_export(run_dir):
+    """The `ClassifierExport` of the model a finished `train` left in `run_dir` (not written anywhere).
+
+    The tokenizer is the run's WordPiece vocabulary, or the backbone's own
+    for a fine-tuned backbone.
+
+    Raises:
+        FileNotFoundError: the run directory holds no trained model.
+    """
+    import tfllm.models  # noqa: F401  (registers the model classes)
+    from tfllm import data, text
+    from tfllm.training.runs import load_trained_model
+
+    model = load_trained_model(run_dir)
+    run_dir = os.fspath(run_dir)
+    labels = data.LabelVocabulary.load(os.path.join(run_dir, "labels.txt"))
+    with open(os.path.join(run_dir, "metadata.json"), encoding="utf-8") as file:
+        metadata = json.load(file)
+    if metadata.get("backbone"):
+        from tfllm.tasks.backbone_finetuning import backbone_tokenizer
+
+        tokenizer = backbone_tokenizer(metadata["backbone"], metadata["max_length"])
+    else:
+        tokenizer = text.make_wordpiece_tokenizer(text.load_vocabulary(os.path.join(run_dir, "vocabulary.txt")))
+    return ClassifierExport(tokenizer, model, labels.labels, max_length=metadata.get("max_length"), metadata=metadata)

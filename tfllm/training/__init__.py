@@ -2,7 +2,7 @@
 
 from tfllm.training.backup import TrainingBackup
 from tfllm.training.configure import configure_from_args
-from tfllm.training.local_copy import local_copy
+from tfllm.training.local_copy import copy_model, local_copy
 from tfllm.training.loop import fit
 from tfllm.training.optimizers import SparseAdam
 from tfllm.training.precision import MIXED_PRECISION_MODES, set_mixed_precision
@@ -28,6 +28,7 @@ __all__ = [
     "SparseAdam",
     "TrainingBackup",
     "configure_from_args",
+    "copy_model",
     "distribute_dataset",
     "even_batches",
     "fit",

@@ -1,4 +1,4 @@
-"""A copy of a model outside any distribution strategy, for export."""
+"""Copies of models: outside any distribution strategy for export, or plain ones to train apart."""
 
 import warnings
 
@@ -24,8 +24,11 @@ def local_copy(model):
     Returns:
         A built model with equal weights and the original's dtype policy.
     """
-    if not _is_distributed(model):
-        return model
+    return copy_model(model) if _is_distributed(model) else model
+
+
+def copy_model(model):
+    """A new model with `model`'s config and weights, built in the current strategy's scope (if any)."""
     copy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
     build_config = model.get_build_config()
     if build_config:
@@ -38,7 +41,7 @@ def local_copy(model):
     else:  # Models that size themselves from their config (the seq2seq models).
         copy.build()
     if not copy.built:
-        raise ValueError(f"cannot rebuild {type(model).__name__} outside its strategy: it has no build config")
+        raise ValueError(f"cannot rebuild {type(model).__name__}: it has no build config")
     copy.set_weights(model.get_weights())
     return copy
 
