@@ -52,8 +52,12 @@ def make_parser(doc, *, config, val_limit):
     return parser
 
 
-def add_decoding_arguments(parser, default):
-    """Options choosing the decodings a benchmark scores; the first is the headline."""
+def add_decoding_arguments(parser, default, task):
+    """Options choosing the decodings a benchmark scores; the first is the headline.
+
+    The repetition control defaults to the app's (`task`), so the benchmark
+    scores what `predict` and the export return without flags.
+    """
     parser.add_argument(
         "--decoding", nargs="+", default=list(default), choices=("greedy", "beam", "top_p"),
         help="decoding strategies to score; the first one's scores are the headline",
@@ -61,6 +65,10 @@ def add_decoding_arguments(parser, default):
     parser.add_argument("--num-beams", type=int, default=4)
     parser.add_argument("--length-penalty", type=float, help="beam scores divided by length**this (default: the sampler's)")
     parser.add_argument("--top-p", type=float, default=0.9, help="p for --decoding top_p (seeded)")
+    parser.add_argument("--no-repeat-ngram-size", type=int, default=task.no_repeat_ngram_size,
+                        help="never repeat an n-gram of this size (0: off; default: the app's)")
+    parser.add_argument("--repetition-penalty", type=float, default=task.repetition_penalty,
+                        help="divide the logits of generated tokens by this (1: off; default: the app's)")
 
 
 def generate_all(trained, texts, args, batch_size):
@@ -78,6 +86,10 @@ def generate_all(trained, texts, args, batch_size):
                 decoding["length_penalty"] = args.length_penalty
         elif strategy == "top_p":
             decoding.update(p=args.top_p, seed=0)
+        if args.no_repeat_ngram_size:
+            decoding["no_repeat_ngram_size"] = args.no_repeat_ngram_size
+        if args.repetition_penalty != 1.0:
+            decoding["repetition_penalty"] = args.repetition_penalty
         started = time.perf_counter()
         predictions = text_generator.generate_texts(
             trained.model, trained.tokenizer, list(texts), batch_size=batch_size, **decoding
@@ -98,14 +110,15 @@ def load_splits(name, args):
     return train, val
 
 
-def config_from_args(args):
-    from tfllm.tasks import text_to_text
+def config_from_args(args, config):
+    """The app's `config` with the model and training options of the command line."""
+    import dataclasses
 
-    return text_to_text.TextToTextConfig(
-        model=args.model, vocabulary_size=args.vocabulary_size,
+    return dataclasses.replace(
+        config, model=args.model, vocabulary_size=args.vocabulary_size,
         max_source_length=args.max_source_length, max_target_length=args.max_target_length,
-        hidden_dim=args.hidden_dim, num_layers=args.num_layers, num_heads=4,
-        intermediate_dim=args.intermediate_dim, dropout=0.1, epochs=args.epochs,
+        hidden_dim=args.hidden_dim, num_layers=args.num_layers,
+        intermediate_dim=args.intermediate_dim, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
         reduce_lr_patience=args.reduce_lr_patience, verbose=2,
     )

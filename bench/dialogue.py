@@ -18,15 +18,16 @@ import _text_to_text as common
 
 
 def main(argv=None):
-    parser = common.make_parser(__doc__, config=common.app_task("dialogue").config, val_limit=2000)
-    common.add_decoding_arguments(parser, default=["greedy"])
+    task = common.app_task("dialogue")
+    parser = common.make_parser(__doc__, config=task.config, val_limit=2000)
+    common.add_decoding_arguments(parser, default=["greedy"], task=task)
     args = parser.parse_args(argv)
 
     from tfllm.tasks import text_generator
     from tfllm.metrics.generation import BLEU_SMOOTHING, bleu, response_scores
 
     train, val = common.load_splits("dailydialog", args)
-    config = common.config_from_args(args)
+    config = common.config_from_args(args, task.config)
     with common.training(config, train.context, train.response, val.context, val.response, args.run_dir) as trained:
         model, tokenizer = trained.model, trained.tokenizer
         ppl = text_generator.model_perplexity(model, tokenizer, val.context, val.response)

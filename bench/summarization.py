@@ -16,14 +16,15 @@ import _text_to_text as common
 
 
 def main(argv=None):
-    parser = common.make_parser(__doc__, config=common.app_task("summarization").config, val_limit=None)
-    common.add_decoding_arguments(parser, default=["beam"])
+    task = common.app_task("summarization")
+    parser = common.make_parser(__doc__, config=task.config, val_limit=None)
+    common.add_decoding_arguments(parser, default=["beam"], task=task)
     args = parser.parse_args(argv)
 
     from tfllm.metrics.generation import lead3_rouge, rouge
 
     train, val = common.load_splits("samsum", args)
-    config = common.config_from_args(args)
+    config = common.config_from_args(args, task.config)
     with common.training(
         config, train.dialogue, train.summary, val.dialogue, val.summary, args.run_dir
     ) as trained:
