@@ -18,35 +18,16 @@ FLOPs per second over the fp32 peak of the CPUs this process may use).
 
 import argparse
 import json
-import math
 import os
+import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from _flops import mfu_fields, training_flops_per_token  # noqa: E402
+
 CONFIG = dict(num_layers=4, num_heads=4, hidden_dim=128, intermediate_dim=512, context=64, batch_size=12)
-
-
-def fp32_peak():
-    """`(FLOP/s, how)`: usable cores x fp32 FLOPs per cycle x clock, read from /proc/cpuinfo."""
-    cores = len(os.sched_getaffinity(0))
-    flags, mhz = set(), None
-    with open("/proc/cpuinfo") as file:
-        for line in file:
-            key, _, value = line.partition(":")
-            if key.strip() == "flags" and not flags:
-                flags = set(value.split())
-            elif key.strip() == "cpu MHz" and mhz is None:
-                mhz = float(value)
-    # One 512-bit FMA per cycle (16 fp32 lanes x 2 FLOPs); AVX2: one 256-bit FMA.
-    per_cycle = 32 if "avx512f" in flags else 16 if {"avx2", "fma"} <= flags else 8
-    peak = cores * per_cycle * mhz * 1e6
-    return peak, f"{cores} cores x {per_cycle} fp32 FLOPs/cycle x {mhz / 1000:.2f} GHz"
-
-
-def training_flops_per_token(params, num_layers, hidden_dim, context):
-    # PaLM appendix B: 6N for the weight matmuls forward and backward plus
-    # 12 * layers * width * context for attention scores and values.
-    return 6 * params + 12 * num_layers * hidden_dim * context
 
 
 def read_corpus(args):
@@ -155,7 +136,6 @@ def main(argv=None):
         results[name] = {"train_seconds": seconds, "step_seconds": step_seconds, "train_loss": loss, "val_loss": val_loss(model, val_ids, context),
                          "params": backbone.count_params()}
     ours, theirs = results["tfllm"], results["keras_hub"]
-    peak, peak_how = fp32_peak()
     flops = training_flops_per_token(ours["params"], CONFIG["num_layers"], CONFIG["hidden_dim"], context)
     step_tokens = batch_size * context
     tokens_per_second = step_tokens / ours["step_seconds"]
@@ -174,9 +154,7 @@ def main(argv=None):
         "tokens_per_second_with_compile": round(tokens / ours["train_seconds"], 1),
         "keras_hub_tokens_per_second_with_compile": round(tokens / theirs["train_seconds"], 1),
         "params": ours["params"], "keras_hub_params": theirs["params"],
-        "training_flops_per_token": flops,
-        "fp32_peak_flops": peak, "fp32_peak": peak_how,
-        "mfu": round(flops * tokens_per_second / peak, 4),
+        **mfu_fields(flops, tokens_per_second),
         "nanogpt_reference_val_loss": 1.88,
         "load_average": round(os.getloadavg()[0], 2),
     }))

@@ -6,7 +6,9 @@ Prints one JSON line:
   stack of `keras_hub.layers.TransformerEncoder`;
 - `mha_forward_ratio`: forward time of `tfllm.layers.MultiHeadAttention` divided
   by `keras.layers.MultiHeadAttention` (self-attention, same shapes);
-each the median over `--repeats` paired repeats, plus the raw timings (ms).
+each the median over `--repeats` paired repeats, plus the raw timings (ms),
+and `mfu`: the tfllm stack's training FLOPs per second over the CPUs' fp32
+peak (bench/_flops.py).
 
 Both sides run under the same compile mode (`tf.function`, plus XLA with
 `--jit`), with the same weights, after warm-up steps that are not timed. The
@@ -31,6 +33,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfllm.layers import MultiHeadAttention, TransformerEncoderBlock  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _flops import mfu_fields, training_flops_per_token  # noqa: E402
 
 BATCH, LENGTH, HIDDEN, HEADS, FFN, BLOCKS = 32, 128, 128, 4, 512, 2
 
@@ -212,7 +217,9 @@ def main(argv=None):
     forward = [tf.function(lambda q, m=m: m(q, q), jit_compile=args.jit) for m in (mha, keras_mha)]
     attention = paired(forward, (x,), args.steps * 3, args.repeats, args.warmup)
 
-    extra = {}
+    flops = training_flops_per_token(ours.count_params(), BLOCKS, HIDDEN, LENGTH)
+    tokens_per_second = BATCH * LENGTH / (encoder["wall"][0] / 1000.0)
+    extra = {"encoder_tokens_per_second": round(tokens_per_second, 1), **mfu_fields(flops, tokens_per_second)}
     if args.ablation:
         extra["mha_train_ablation"] = ablation(mha, keras_mha, x, args)
 
