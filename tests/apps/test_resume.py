@@ -1,4 +1,4 @@
-"""kill -9 during training, then the same command again: every app resumes and exports once."""
+"""kill -9 during training, then the same command again: an app of each task resumes and exports once."""
 
 import json
 import os
@@ -21,10 +21,11 @@ TINY_SEQ2SEQ = [
 APPS = {
     "sentiment": ["--model", "transformer", "--batch-size", "4", "--vocabulary-size", "300", "--max-length", "32"],
     "summarization": TINY_SEQ2SEQ,
-    "dialogue": TINY_SEQ2SEQ,
 }
 # (app, seed): the seed picks after which backed-up epoch, and how long after it, the kill lands.
-CASES = [("sentiment", 0), ("summarization", 1), ("dialogue", 2)]
+# One app per task: dialogue trains through the same `TextToTextTask.train` as
+# summarization (only its data differ), so killing it proves nothing more.
+CASES = [("sentiment", 0), ("summarization", 1)]
 
 
 def _command(app, tmp_path):
