@@ -17,7 +17,7 @@ ROOT = harness.REPO_ROOT
 TINY = [
     "--epochs", "1", "--vocabulary-size", "300", "--max-source-length", "16",
     "--max-target-length", "16", "--hidden-dim", "16", "--num-layers", "2", "--num-heads", "2",
-    "--intermediate-dim", "32", "--batch-size", "16", "--decoding", "beam", "--num-beams", "2",
+    "--intermediate-dim", "32", "--batch-size", "16", "--decoding", "greedy",
 ]
 
 
@@ -33,7 +33,7 @@ def write_pairs(path, frame):
 
 @pytest.fixture(scope="module")
 def trained(app, tmp_path_factory):
-    """Trains on the built-in sample written as an English<TAB>Spanish file, scores 4 pairs, exports (beam)."""
+    """Trains on the built-in sample written as an English<TAB>Spanish file, scores 4 pairs, exports."""
     from tfllm.data import load_sample
 
     base = tmp_path_factory.mktemp("translation")
@@ -47,6 +47,14 @@ def trained(app, tmp_path_factory):
         code = app.main(args)
     assert code == 0
     return base, pairs, harness.last_json(out.getvalue())
+
+
+@pytest.fixture(scope="module")
+def run_model(trained):
+    """`(model, tokenizer, vocabulary)` of the trained run, loaded once."""
+    from tfllm.tasks import text_to_text
+
+    return text_to_text.load_run(trained[0] / "run")
 
 
 def test_metrics_are_sacrebleu_corpus_scores_beside_copying_the_source(app):
@@ -98,20 +106,19 @@ def test_train_reports_bleu_and_chrf_next_to_copying_the_source(trained):
 
 
 @pytest.mark.slow
-def test_beam_export_matches_in_process_generation_and_is_served_over_grpc_and_rest(app, trained, capsys):
+def test_export_matches_in_process_generation_and_is_served_over_grpc_and_rest(app, trained, run_model, capsys):
     from tfllm.serving import signatures
     from tfllm.serving.client import ServingClient
     from tfllm.serving.export import check_serving_ops
     from tfllm.serving.server import ModelServer
-    from tfllm.tasks import text_generator, text_to_text
+    from tfllm.tasks import text_generator
 
     base, pairs, result = trained
-    assert result["decoding"] == {"strategy": "beam", "num_beams": 2}
     assert app.main(["evaluate", "--model-dir", str(base / "export"), "--data", str(pairs), "--limit", "3"]) == 0
     scores = harness.last_json(capsys.readouterr().out)
     assert scores["examples"] == 3 and {"bleu", "chrf", "copy_source_bleu", "copy_source_chrf"} <= set(scores)
     texts = ["Where is the station?", "The dog is white."]
-    model, tokenizer, _ = text_to_text.load_run(base / "run")
+    model, tokenizer, _ = run_model
     expected = text_generator.generate_texts(model, tokenizer, texts, **result["decoding"])
     check_serving_ops(str(base / "export" / "1"))
     with ModelServer(model_name="translation", model_base_path=str(base / "export"), port=0, rest_api_port=0,
@@ -125,6 +132,14 @@ def test_beam_export_matches_in_process_generation_and_is_served_over_grpc_and_r
     assert bad_status == 400 and "txt" in bad_body["error"]
 
 
+def test_beam_search_is_an_export_option(app):
+    from tfllm.cli.text_to_text import decoding_options
+
+    args = app.APP.build_parser().parse_args(["export", "--decoding", "beam", "--num-beams", "4"])
+    assert decoding_options(args, 48) == {"strategy": "beam", "num_beams": 4}
+    assert app.APP.build_parser().parse_args(["export"]).decoding == app.TASK.decoding
+
+
 def rest_post(server, request):
     connection = http.client.HTTPConnection("127.0.0.1", server.rest_api_port, timeout=60)
     connection.request("POST", "/v1/models/translation:predict", body=json.dumps(request))
@@ -135,12 +150,11 @@ def rest_post(server, request):
 
 
 @pytest.mark.slow
-def test_attention_draws_rows_that_sum_to_one(app, trained, tmp_path, capsys):
-    from tfllm.tasks import text_to_text
+def test_attention_draws_rows_that_sum_to_one(app, trained, run_model, tmp_path, capsys):
     from tfllm.tasks.cross_attention import cross_attention
 
     base, _, _ = trained
-    model, tokenizer, vocabulary = text_to_text.load_run(base / "run")
+    model, tokenizer, vocabulary = run_model
     attention = cross_attention(model, tokenizer, vocabulary, "Where is the station?")
     layers, heads, rows, columns = attention.weights.shape
     assert (layers, heads) == (2, 2)
