@@ -107,9 +107,12 @@ def test_train_reports_bleu_and_chrf_next_to_copying_the_source(trained):
 
 @pytest.mark.slow
 def test_export_matches_in_process_generation_and_is_served_over_grpc_and_rest(app, trained, run_model, capsys):
+    import grpc
+
     from tfllm.serving import signatures
     from tfllm.serving.client import ServingClient
     from tfllm.serving.export import check_serving_ops
+    from tfllm.serving.protocol import ServingError
     from tfllm.serving.server import ModelServer
     from tfllm.tasks import text_generator
 
@@ -125,11 +128,14 @@ def test_export_matches_in_process_generation_and_is_served_over_grpc_and_rest(a
                      file_system_poll_wait_seconds=0) as server:
         with ServingClient(f"127.0.0.1:{server.port}", timeout=60) as client:
             outputs = client.predict("translation", {signatures.TEXT: texts})
+            with pytest.raises(ServingError) as error:
+                client.predict("translation", {"txt": texts})
         status, body = rest_post(server, {"instances": texts})
         bad_status, bad_body = rest_post(server, {"instances": [{"txt": "Hello."}]})
     assert [str(s) for s in outputs[signatures.OUTPUT_TEXT]] == expected
     assert status == 200 and body["predictions"] == expected
     assert bad_status == 400 and "txt" in bad_body["error"]
+    assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT and "txt" in error.value.message
 
 
 def test_beam_search_is_an_export_option(app):
