@@ -199,3 +199,13 @@ def test_bad_input_exits_2_with_one_line_naming_the_place(app, tmp_path, capsys)
         err = capsys.readouterr().err.strip()
         assert err.startswith("translation: error:") and "\n" not in err, (argv, err)
         assert named in err, (argv, err)
+
+
+@pytest.mark.parametrize("name", ["summarization", "dialogue"])
+def test_every_text_to_text_app_has_the_attention_command(name):
+    from tfllm.cli.text_to_text import attention_command
+
+    other = harness.load_app(name).APP
+    args = other.build_parser().parse_args(["attention", "Hi there!", "--output", "hi.png"])
+    assert (args.command, args.run_dir, args.text) == ("attention", f"runs/{name}", "Hi there!")
+    assert other.all_extra_commands()["attention"][2] is attention_command
