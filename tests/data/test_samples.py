@@ -14,6 +14,7 @@ SPECS = {
     "sentiment.csv": (["text", "label"], 480),
     "dialogue.csv": (["context", "response"], 240),
     "summarization.csv": (["dialogue", "summary"], 120),
+    "translation.csv": (["source", "target"], 150),
 }
 SPEAKER_LINE = re.compile(r"^[A-Z][A-Za-z .']{0,30}: \S")
 

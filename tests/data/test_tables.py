@@ -224,3 +224,23 @@ def test_unstratified_split_and_argument_errors():
     singletons = pd.DataFrame({"text": ["a", "b"], "label": [0, 1]})
     with pytest.raises(ValueError, match="stratify_column=None"):
         train_val_split(singletons)
+
+
+def test_grouped_split_keeps_rows_linked_by_either_column_together():
+    # Chains: e0-s0, e0-s1, e1-s1 form one group of three rows; the rest are pairs or single rows.
+    source = ["e0", "e0", "e1"] + [f"x{i // 2}" for i in range(40)] + [f"y{i}" for i in range(57)]
+    target = ["s0", "s1", "s1"] + [f"u{i}" for i in range(40)] + [f"v{i}" for i in range(57)]
+    frame = pd.DataFrame({"source": source, "target": target, "row": range(100)})
+    for seed in range(5):
+        train, val = train_val_split(frame, 0.2, seed=seed, group_columns=("source", "target"))
+        assert set(train.source).isdisjoint(val.source) and set(train.target).isdisjoint(val.target)
+        assert len(train) + len(val) == 100 and 17 <= len(val) <= 20
+        assert {"e0", "e1"} <= set(train.source) or {"e0", "e1"} <= set(val.source)
+        assert train.row.is_monotonic_increasing and val.row.is_monotonic_increasing
+    first, _ = train_val_split(frame, 0.2, seed=1, group_columns=("source", "target"))
+    again, _ = train_val_split(frame, 0.2, seed=1, group_columns=("source", "target"))
+    other, _ = train_val_split(frame, 0.2, seed=2, group_columns=("source", "target"))
+    assert first.row.tolist() == again.row.tolist() != other.row.tolist()
+    linked = pd.DataFrame({"source": ["a", "a", "a"], "target": ["x", "y", "z"]})
+    with pytest.raises(ValueError, match="nothing to split"):
+        train_val_split(linked, 0.5, group_columns=("source", "target"))

@@ -178,3 +178,23 @@ def test_mixed_bfloat16_runs_with_float32_softmax():
     )
     assert scores.dtype == tf.float32
     np.testing.assert_allclose(np.sum(scores, axis=-1), 1.0, atol=1e-6)
+
+
+def test_cross_attention_scores_are_the_cross_attention_probabilities():
+    _, block = copied_pair(WIDE_ENCODED, normalize_first=False)
+    kwargs = dict(decoder_padding_mask=DECODER_PADDING, encoder_padding_mask=ENCODER_PADDING)
+    outputs, scores = block(X, WIDE_ENCODED, return_cross_attention_scores=True, **kwargs)
+    np.testing.assert_allclose(outputs, block(X, WIDE_ENCODED, **kwargs), atol=1e-6)
+    assert tuple(scores.shape) == (2, 2, 6, 5)
+    # Recomputed from the sublayers (post-norm): the self-attention sublayer's output is the query.
+    causal = np.tril(np.ones((6, 6), bool))[None] & DECODER_PADDING[:, None, :]
+    query = block.self_attention_layer_norm(block.self_attention(X, X, attention_mask=causal) + X)
+    cross_mask = np.broadcast_to(ENCODER_PADDING[:, None, :], (2, 6, 5))
+    _, expected = block.cross_attention(query, WIDE_ENCODED, attention_mask=cross_mask, return_attention_scores=True)
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
+    np.testing.assert_allclose(np.sum(scores, axis=-1), 1.0, atol=1e-5)
+    assert np.all(np.asarray(scores)[0, :, :, 3:] == 0)  # padded source positions
+    with pytest.raises(ValueError, match="without caches"):
+        block(X, WIDE_ENCODED, self_attention_cache=np.zeros((2, 2, 6, 2, 4), "float32"),
+              self_attention_cache_update_index=0, cross_attention_cache=np.zeros((2, 2, 5, 2, 4), "float32"),
+              cross_attention_cache_update_index=0, return_cross_attention_scores=True)

@@ -41,6 +41,9 @@ class TextToTextApp(App):
         parser.add_argument("--data-dir", metavar="DIR", help="directory holding the --dataset folder (default: $TFLLM_DATA_DIR)")
         if self.task.context_turns is not None:
             add_context_turns_argument(parser, self.task.context_turns)
+        if self.task.reversible:
+            parser.add_argument("--reverse", action="store_true",
+                                help="swap the two sides: translate the file's targets into its sources")
 
     def _add_decoding_options(self, parser):
         group = parser.add_argument_group("decoding (inside the export)")
@@ -93,6 +96,24 @@ class TextToTextApp(App):
     def load_export(self, model_dir):
         return self.task.load_export(model_dir)
 
+    def kind_commands(self):
+        return {"attention": ("draw a trained run's cross-attention on one text as a PNG",
+                              self._add_attention_arguments, attention_command)}
+
+    def _add_attention_arguments(self, parser):
+        parser.add_argument(
+            "--model-dir", "--run-dir", dest="run_dir", default=self.default_run_dir(), metavar="DIR",
+            help="the training run directory holding model.keras and vocabulary.txt (an export "
+            "has no attention outputs; default: %(default)s)",
+        )
+        parser.add_argument("text", metavar="TEXT", help="the source text")
+        parser.add_argument("--output", default="attention.png", metavar="PNG",
+                            help="the picture to write (default: %(default)s)")
+        parser.add_argument("--per-head", action="store_true",
+                            help="one panel per layer and head instead of one per layer (heads averaged)")
+        parser.add_argument("--max-output-length", type=arguments.positive_int,
+                            help="most generated tokens (default: the model's)")
+
     # Commands.
 
     def _data_source(self, args):
@@ -104,7 +125,7 @@ class TextToTextApp(App):
         return {
             "data": args.data, "dataset": args.dataset, "split": args.split, "data_dir": args.data_dir,
             "text_column": args.text_column, "target_column": args.target_column, "encoding": args.encoding,
-            "context_turns": getattr(args, "context_turns", None),
+            "context_turns": getattr(args, "context_turns", None), "reverse": getattr(args, "reverse", False),
         }
 
     def train_command(self, args, demo):
@@ -170,6 +191,45 @@ class TextToTextApp(App):
         for text, output in zip(texts, generator.generate(texts, args.batch_size)):
             cli.print_json({"text": text, "output_text": output})
         return 0
+
+
+def attention_command(app, args):
+    """Greedy-decodes TEXT with the run's model and writes its cross-attention to --output."""
+    import os
+
+    from tfllm.tasks.cross_attention import cross_attention, plot_cross_attention
+    from tfllm.tasks.text_to_text import load_run
+
+    if not args.text.strip():
+        raise cli.UsageError("TEXT is empty")
+    if not args.output.lower().endswith(".png"):
+        raise cli.UsageError(f"--output must name a .png file; got {args.output!r}")
+    run_dir = os.fspath(args.run_dir)
+    versions = [name for name in (os.listdir(run_dir) if os.path.isdir(run_dir) else []) if name.isdigit()]
+    if os.path.isfile(os.path.join(run_dir, "saved_model.pb")) or any(
+        os.path.isfile(os.path.join(run_dir, name, "saved_model.pb")) for name in versions
+    ):
+        raise cli.UsageError(
+            f"{run_dir} is an export, which has no attention outputs; pass the run directory "
+            f"it was trained in (--model-dir {app.default_run_dir()})"
+        )
+    model, tokenizer, vocabulary = load_run(run_dir)
+    if not hasattr(model, "cross_attention_scores"):
+        raise cli.UsageError(f"{run_dir}: a {type(model).__name__} has no cross-attention to draw")
+    if args.max_output_length and args.max_output_length >= model.decoder_sequence_length:
+        raise cli.UsageError(
+            f"--max-output-length must be below the model's target length {model.decoder_sequence_length}"
+        )
+    max_length = args.max_output_length + 1 if args.max_output_length else None
+    attention = cross_attention(model, tokenizer, vocabulary, args.text, max_length=max_length)
+    path = plot_cross_attention(attention, args.output, per_head=args.per_head)
+    layers, heads, _, _ = attention.weights.shape
+    cli.print_json({
+        "command": "attention", "run_dir": run_dir, "text": attention.text,
+        "output_text": attention.output_text, "source_tokens": attention.source_tokens,
+        "output_tokens": attention.output_tokens, "layers": layers, "heads": heads, "png": path,
+    })
+    return 0
 
 
 def add_context_turns_argument(parser, default):

@@ -52,6 +52,7 @@ SAMPLES = {
     "sentiment": ("text", "label"),
     "dialogue": ("context", "response"),
     "summarization": ("dialogue", "summary"),
+    "translation": ("source", "target"),
 }
 
 
@@ -282,7 +283,8 @@ def load_sample(name):
 
     Args:
         name: "sentiment" (text, label: positive/negative/neutral),
-            "dialogue" (context, response) or "summarization" (dialogue, summary).
+            "dialogue" (context, response), "summarization" (dialogue, summary)
+            or "translation" (source: English, target: Spanish).
 
     Returns:
         A DataFrame with the file's two columns, checked for empty values.

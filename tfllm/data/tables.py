@@ -198,19 +198,24 @@ def load_table(
     return frame[[c for c in ("text", "label", "target") if c in frame.columns]]
 
 
-def train_val_split(frame, val_fraction=0.2, seed=0, stratify_column="label"):
+def train_val_split(frame, val_fraction=0.2, seed=0, stratify_column="label", group_columns=None):
     """Splits a frame into seeded train and validation parts.
 
     The split is stratified on `stratify_column` when the frame has it, so
     each class keeps its share in both parts (a class with a single example
-    stays in train). Rows keep their original order within each part.
+    stays in train). With `group_columns`, rows that share a value in any of
+    those columns stay in one part (translation pairs: no sentence of either
+    language is in both), and about `val_fraction` of the rows, in whole
+    groups, go to validation. Rows keep their original order within each part.
 
     Args:
         frame: a DataFrame, e.g. from `load_table`.
         val_fraction: share of rows (of each class) that go to validation,
             strictly between 0 and 1.
-        seed: seed of the shuffle that picks validation rows.
+        seed: seed of the shuffle that picks validation rows (or groups).
         stratify_column: column to stratify on; None for a plain random split.
+        group_columns: columns whose equal values keep rows together
+            (instead of stratifying), or None.
 
     Returns:
         `(train, val)` DataFrames with reset indices.
@@ -225,6 +230,9 @@ def train_val_split(frame, val_fraction=0.2, seed=0, stratify_column="label"):
     if len(frame) < 2:
         raise ValueError(f"Need at least 2 rows to split. Received: {len(frame)} rows")
     rng = np.random.default_rng(seed)
+    if group_columns:
+        is_val = _group_validation_rows(frame, group_columns, val_fraction, rng)
+        return frame[~is_val].reset_index(drop=True), frame[is_val].reset_index(drop=True)
     if stratify_column is not None and stratify_column in frame.columns:
         groups = [
             np.flatnonzero((frame[stratify_column] == value).to_numpy())
@@ -250,3 +258,31 @@ def train_val_split(frame, val_fraction=0.2, seed=0, stratify_column="label"):
         frame[~is_val].reset_index(drop=True),
         frame[is_val].reset_index(drop=True),
     )
+
+
+def _group_validation_rows(frame, columns, val_fraction, rng):
+    """A validation mask of whole groups: rows linked by an equal value in any of `columns`."""
+    parent = np.arange(len(frame))
+
+    def root(row):
+        while parent[row] != row:
+            parent[row] = parent[parent[row]]
+            row = parent[row]
+        return row
+
+    for column in columns:
+        first_row = {}
+        for row, value in enumerate(frame[column].tolist()):
+            a, b = root(row), root(first_row.setdefault(value, row))
+            parent[a] = b
+    roots = np.array([root(row) for row in range(len(frame))])
+    groups, sizes = np.unique(roots, return_counts=True)
+    if len(groups) < 2:
+        raise ValueError(f"All {len(frame)} rows share a value in {', '.join(columns)}: nothing to split")
+    order = rng.permutation(len(groups))
+    wanted = max(1, int(round(len(frame) * val_fraction)))
+    # Whole groups in shuffled order until the share is reached; one group always stays in train.
+    taken = np.cumsum(sizes[order]) <= wanted
+    taken[0] = True
+    taken[-1] = False
+    return np.isin(roots, groups[order[taken]])

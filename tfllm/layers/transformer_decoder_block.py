@@ -46,12 +46,16 @@ class TransformerDecoderBlock(TransformerBlock):
         cross_attention_cache_update_index: `0` to fill the cross cache from
             `encoder_sequence`, `None` to reuse it.
         use_causal_mask: whether token `i` only sees tokens `<= i`.
+        return_cross_attention_scores: also return the cross-attention
+            probabilities, float32 `(batch, num_heads, length, encoder_length)`
+            (a block with cross-attention, called without caches).
         training: whether dropout is active.
 
     Returns:
         `outputs`; `(outputs, self_attention_cache)` with a self cache and no
         cross-attention; `(outputs, self_attention_cache, cross_attention_cache)`
-        with both caches.
+        with both caches; `(outputs, cross_attention_scores)` with
+        `return_cross_attention_scores`.
 
     Example:
 
@@ -72,8 +76,14 @@ class TransformerDecoderBlock(TransformerBlock):
         self._build_feedforward(decoder_sequence_shape)
         self.built = True
 
-    def _check_call_args(self, encoder_sequence, self_cache, cross_cache, cross_index):
+    def _check_call_args(self, encoder_sequence, self_cache, cross_cache, cross_index, return_scores):
         has_cross = self.cross_attention is not None
+        if return_scores and (not has_cross or self_cache is not None):
+            raise ValueError(
+                "return_cross_attention_scores needs a block with cross-attention called "
+                "without caches. Received: "
+                f"cross-attention={has_cross}, self_attention_cache is None={self_cache is None}"
+            )
         if not has_cross and (encoder_sequence is not None or cross_cache is not None):
             raise ValueError(
                 "This block was built without cross-attention; call it on the decoder "
@@ -108,10 +118,12 @@ class TransformerDecoderBlock(TransformerBlock):
         cross_attention_cache=None,
         cross_attention_cache_update_index=None,
         use_causal_mask=True,
+        return_cross_attention_scores=False,
         training=None,
     ):
         self._check_call_args(
-            encoder_sequence, self_attention_cache, cross_attention_cache, cross_attention_cache_update_index
+            encoder_sequence, self_attention_cache, cross_attention_cache, cross_attention_cache_update_index,
+            return_cross_attention_scores,
         )
         self_mask = merge_padding_and_attention_mask(
             decoder_sequence, decoder_padding_mask, decoder_attention_mask
@@ -157,16 +169,21 @@ class TransformerDecoderBlock(TransformerBlock):
                 attention_mask=cross_mask,
                 cache=cross_attention_cache,
                 cache_update_index=cross_attention_cache_update_index,
+                return_attention_scores=return_cross_attention_scores,
                 training=training,
             )
             if cross_attention_cache is not None:
                 x, cross_attention_cache = x
+            if return_cross_attention_scores:
+                x, cross_scores = x
             x = self.cross_attention_dropout(x, training=training) + residual
             if not self.normalize_first:
                 x = self.cross_attention_layer_norm(x)
 
         x = self._feedforward(x, training)
 
+        if return_cross_attention_scores:
+            return x, cross_scores
         if self_attention_cache is None:
             return x
         if self.cross_attention is not None:

@@ -1,11 +1,13 @@
-"""Metrics for generated text: ROUGE, Lead-3, BLEU, distinct-n and perplexity.
+"""Metrics for generated text: ROUGE, Lead-3, BLEU, chrF, distinct-n and perplexity.
 
 ROUGE uses Google's `rouge-score` (Porter stemming on, F1 reported, as in the
 summarization literature). BLEU uses NLTK's `sentence_bleu` averaged over
 sentences with `SmoothingFunction().method1` (an epsilon count for n-gram
 orders without matches), the usual choice for short dialogue replies.
 Tokenizing for BLEU and distinct-n is lower-cased Treebank tokenization,
-which needs no NLTK data.
+which needs no NLTK data. Translation is scored with `sacrebleu`'s corpus
+BLEU and chrF (its default 13a tokenization, cased), so the figures compare
+with published ones.
 """
 
 import math
@@ -96,6 +98,24 @@ def bleu(references, predictions, max_order=2):
             [word_tokenize(reference)], hypothesis, weights=weights, smoothing_function=smoothing
         )
     return total / len(references)
+
+
+def corpus_bleu_chrf(references, predictions):
+    """sacrebleu corpus BLEU and chrF (0-100, 13a tokenization, one reference per row).
+
+    Returns:
+        dict like {"bleu": 41.3, "chrf": 60.2}.
+    """
+    import sacrebleu
+
+    references, predictions = [str(r) for r in references], [str(p) for p in predictions]
+    _check_pairs(references, predictions)
+    if not references:
+        return {"bleu": 0.0, "chrf": 0.0}
+    return {
+        "bleu": sacrebleu.corpus_bleu(predictions, [references]).score,
+        "chrf": sacrebleu.corpus_chrf(predictions, [references]).score,
+    }
 
 
 def distinct_n(predictions, n):

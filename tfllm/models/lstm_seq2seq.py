@@ -113,17 +113,37 @@ class LSTMSeq2Seq(Seq2SeqModelMixin, keras.Model):
         outputs, h, c = self.encoder(x, mask=encoder_padding_mask, training=training)
         return outputs, [h, c]
 
-    def _decode(self, decoder_token_ids, state, encoded, encoder_padding_mask, training=None):
+    def _decode(self, decoder_token_ids, state, encoded, encoder_padding_mask, training=None,
+                return_attention_scores=False):
         x = self.embedding_dropout(self.embedding(decoder_token_ids), training=training)
         outputs, h, c = self.decoder(x, initial_state=state, training=training)
         context = self.attention(
             [outputs, encoded],
             mask=[None, ops.cast(encoder_padding_mask, "bool")],
+            return_attention_scores=return_attention_scores,
             training=training,
         )
+        if return_attention_scores:
+            context, scores = context
         combined = self.combine(ops.concatenate([outputs, context], axis=-1))
         logits = self.output_dense(self.output_dropout(combined, training=training))
+        if return_attention_scores:
+            return ops.cast(logits, "float32"), [h, c], scores
         return ops.cast(logits, "float32"), [h, c]
+
+    def cross_attention_scores(self, encoder_token_ids, decoder_token_ids):
+        """The attention probabilities over the source, as `TransformerSeq2Seq.cross_attention_scores`.
+
+        Returns:
+            A one-element list (one attention, one head): float32
+            (batch, 1, tgt_len, src_len).
+        """
+        encoder_padding_mask = ops.not_equal(encoder_token_ids, self.pad_token_id)
+        encoded, state = self.encode(encoder_token_ids, encoder_padding_mask)
+        _, _, scores = self._decode(
+            decoder_token_ids, state, encoded, encoder_padding_mask, return_attention_scores=True
+        )
+        return [ops.cast(scores, "float32")[:, None]]
 
     def call(self, inputs, training=None):
         encoder_token_ids = inputs["encoder_token_ids"]

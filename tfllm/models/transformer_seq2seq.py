@@ -195,21 +195,53 @@ class TransformerSeq2Seq(Seq2SeqModelMixin, keras.Model):
 
     def decode_sequence(
         self, decoder_token_ids, encoder_outputs, encoder_padding_mask,
-        decoder_padding_mask=None, training=None,
+        decoder_padding_mask=None, training=None, return_cross_attention_scores=False,
     ):
-        """Logits for a whole decoder sequence (teacher forcing, no cache)."""
+        """Logits for a whole decoder sequence (teacher forcing, no cache).
+
+        With `return_cross_attention_scores`, `(logits, scores)`: a list of
+        each decoder block's cross-attention probabilities, float32
+        (batch, num_heads, tgt_len, src_len).
+        """
         if decoder_padding_mask is None:
             decoder_padding_mask = ops.not_equal(decoder_token_ids, self.pad_token_id)
         x = self.decoder_embedding(decoder_token_ids)
+        scores = []
         for block in self.decoder_blocks:
             x = block(
                 x,
                 encoder_outputs,
                 decoder_padding_mask=decoder_padding_mask,
                 encoder_padding_mask=encoder_padding_mask,
+                return_cross_attention_scores=return_cross_attention_scores,
                 training=training,
             )
+            if return_cross_attention_scores:
+                x, block_scores = x
+                scores.append(block_scores)
+        if return_cross_attention_scores:
+            return self._logits(x), scores
         return self._logits(x)
+
+    def cross_attention_scores(self, encoder_token_ids, decoder_token_ids):
+        """Cross-attention probabilities of each decoder block on a teacher-forced sequence.
+
+        Args:
+            encoder_token_ids: int (batch, src_len), right padded.
+            decoder_token_ids: int (batch, tgt_len): the start id and the
+                tokens generated so far; row `i` of the scores is the query
+                that predicts the token after position `i`.
+
+        Returns:
+            A list, one per decoder block, of float32 (batch, num_heads,
+            tgt_len, src_len) tensors whose rows sum to 1 over the source.
+        """
+        encoder_padding_mask = ops.not_equal(encoder_token_ids, self.pad_token_id)
+        encoded = self.encode(encoder_token_ids, encoder_padding_mask)
+        _, scores = self.decode_sequence(
+            decoder_token_ids, encoded, encoder_padding_mask, return_cross_attention_scores=True
+        )
+        return scores
 
     def call(self, inputs, training=None):
         encoder_token_ids = inputs["encoder_token_ids"]

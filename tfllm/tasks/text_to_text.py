@@ -1,214 +1,27 @@
 """Text to text: (source, target) pairs in, a text-in/text-out SavedModel out.
 
-The pipeline the summarization and dialogue apps share (`TextToTextTask`).
-
-Build a WordPiece vocabulary on the training texts, train an encoder-decoder
-on bucketed `tf.data`, generate text in process (XLA-compiled decoding) and
-keep everything an export needs in a run directory:
-
-    <run dir>/vocabulary.txt   shared source/target vocabulary
-    <run dir>/config.json      the `TextToTextConfig` (`cased` tells how to tokenize)
-    <run dir>/model.keras      the trained model (best validation loss)
-    <run dir>/...              checkpoints, backup, logs, curves (tfllm.training.runs)
+The pipeline the summarization, dialogue and translation apps share
+(`TextToTextTask`): read and split the pairs, train an encoder-decoder
+(`tfllm.tasks.text_to_text_run`: WordPiece vocabulary, bucketed `tf.data`,
+a run directory), generate text in process (XLA-compiled decoding), score it
+with the app's metrics and export it (`tfllm.tasks.text_generator`).
 """
 
 import dataclasses
-import json
 import os
 import time
 
-from tfllm._files import write_text_atomically
-
-MODEL_KINDS = ("transformer", "lstm")
-
-
-@dataclasses.dataclass
-class TextToTextConfig:
-    """Model and training settings of a text-to-text run."""
-
-    model: str = "transformer"
-    vocabulary_size: int = 8000
-    max_source_length: int = 256
-    max_target_length: int = 64
-    hidden_dim: int = 128
-    num_layers: int = 2
-    num_heads: int = 4
-    intermediate_dim: int = 512
-    dropout: float = 0.1
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    patience: int = 2
-    # Epochs without a lower validation loss before the learning rate is
-    # multiplied by `reduce_lr_factor`; active only when below `patience`.
-    reduce_lr_patience: int = 1
-    reduce_lr_factor: float = 0.2
-    seed: int = 0
-    verbose: object = "auto"
-    # Keep case in the vocabulary, so generated text is cased ("Emma will
-    # ..."); False lower-cases sources and targets (runs before this field).
-    cased: bool = True
-
-    def __post_init__(self):
-        if self.model not in MODEL_KINDS:
-            raise ValueError(
-                f"model must be one of {', '.join(MODEL_KINDS)}. Received: model={self.model!r}"
-            )
-
-
-def special_ids(vocabulary):
-    """`(pad, start, end)` ids of a vocabulary from `build_wordpiece_vocabulary`."""
-    vocabulary = list(vocabulary)
-    for token in ("[START]", "[END]"):
-        if token not in vocabulary:
-            raise ValueError(f"The vocabulary has no {token!r} token")
-    return 0, vocabulary.index("[START]"), vocabulary.index("[END]")
-
-
-def build_model(config, vocabulary_size, start_token_id, end_token_id):
-    """The encoder-decoder `config.model` names, sized by `config`."""
-    if config.model == "lstm":
-        from tfllm.models.lstm_seq2seq import LSTMSeq2Seq
-
-        return LSTMSeq2Seq(
-            vocabulary_size,
-            config.max_source_length,
-            config.max_target_length,
-            hidden_dim=config.hidden_dim,
-            dropout=config.dropout,
-            start_token_id=start_token_id,
-            end_token_id=end_token_id,
-        )
-    from tfllm.models.transformer_seq2seq import TransformerSeq2Seq
-
-    return TransformerSeq2Seq(
-        vocabulary_size,
-        config.max_source_length,
-        config.max_target_length,
-        num_encoder_layers=config.num_layers,
-        num_decoder_layers=config.num_layers,
-        num_heads=config.num_heads,
-        hidden_dim=config.hidden_dim,
-        intermediate_dim=config.intermediate_dim,
-        dropout=config.dropout,
-        start_token_id=start_token_id,
-        end_token_id=end_token_id,
-    )
-
-
-@dataclasses.dataclass
-class TrainedTextToText:
-    """What `train` returns."""
-
-    model: object
-    tokenizer: object
-    vocabulary: list
-    history: dict
-    train_seconds: float
-    run_dir: object
-
-
-def train(config, sources, targets, val_sources, val_targets, *, run_dir, strategy=None, log=print):
-    """Trains an encoder-decoder on (source, target) texts.
-
-    Args:
-        config: a `TextToTextConfig`.
-        sources, targets: training texts.
-        val_sources, val_targets: validation texts (early stopping).
-        run_dir: a `tfllm.training.RunDir`; an interrupted run resumes from it.
-        strategy: a `tf.distribute` strategy (default: the current one).
-        log: progress messages.
-
-    Returns:
-        A `TrainedTextToText`; the model holds the weights of the epoch with
-        the lowest validation loss and is saved as `<run dir>/model.keras`.
-    """
-    import keras
-    import tensorflow as tf
-
-    from tfllm import text
-    from tfllm.data import make_seq2seq_dataset
-    from tfllm.training import global_batch_size, is_chief, local_copy, runs
-
-    strategy = strategy or tf.distribute.get_strategy()
-    keras.utils.set_random_seed(config.seed)
-    vocabulary_path = run_dir.file("vocabulary.txt")
-    if run_dir.resuming and os.path.exists(vocabulary_path):
-        vocabulary = text.load_vocabulary(vocabulary_path)
-        log(f"resuming: reusing {vocabulary_path}")
-    else:
-        vocabulary = text.build_wordpiece_vocabulary(
-            list(sources) + list(targets), vocabulary_size=config.vocabulary_size, lowercase=not config.cased
-        )
-        text.save_vocabulary(vocabulary, vocabulary_path)
-    tokenizer = _tokenizer(vocabulary, config.cased)
-    _, start_id, end_id = special_ids(vocabulary)
-    batch_size = global_batch_size(config.batch_size, strategy)
-
-    def dataset(a, b, shuffle):
-        return make_seq2seq_dataset(
-            list(a), list(b), tokenizer=tokenizer, batch_size=batch_size,
-            max_source_length=config.max_source_length, max_target_length=config.max_target_length,
-            shuffle=shuffle, seed=config.seed,
-        )
-
-    train_data = dataset(sources, targets, True)
-    val_data = dataset(val_sources, val_targets, False)
-    with strategy.scope():
-        model = build_model(config, len(vocabulary), start_id, end_id)
-        model.build()
-        # Bucketed batches come in up to 16 shapes; XLA would compile each one.
-        model.compile(keras.optimizers.Adam(config.learning_rate, clipnorm=1.0), jit_compile=False)
-    callbacks = runs.run_callbacks(run_dir, config.patience)
-    if 0 < config.reduce_lr_patience < config.patience:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=config.reduce_lr_factor, patience=config.reduce_lr_patience,
-            verbose=1 if config.verbose else 0,
-        ))
-    history, seconds = runs.fit_in_run_dir(
-        model, train_data, val_data, run_dir, epochs=config.epochs, callbacks=callbacks, strategy=strategy,
-        verbose=config.verbose, title=f"{config.model} seq2seq",
-    )
-    # Distributed variables do not export; a plain copy does (and decodes faster).
-    model = local_copy(model)
-    if is_chief(strategy):
-        model.save(run_dir.file("model.keras"))
-        write_text_atomically(
-            run_dir.file("config.json"), json.dumps(dataclasses.asdict(config), indent=1, default=str) + "\n"
-        )
-    return TrainedTextToText(model, tokenizer, vocabulary, dict(history.history), seconds, run_dir)
-
-
-def load_run(run_dir):
-    """Loads `(model, tokenizer, vocabulary)` saved by `train` in `run_dir`.
-
-    Raises:
-        FileNotFoundError: the run directory holds no trained model.
-    """
-    import tfllm.models  # noqa: F401  (registers the model classes)
-    from tfllm import text
-    from tfllm.training.runs import load_trained_model
-
-    model = load_trained_model(run_dir)
-    vocabulary = text.load_vocabulary(os.path.join(os.fspath(run_dir), "vocabulary.txt"))
-    return model, _tokenizer(vocabulary, run_cased(run_dir)), vocabulary
-
-
-def _tokenizer(vocabulary, cased):
-    from tfllm import text
-
-    # "[SEP]" written in a text is the turn separator (tfllm.tasks.dialogue_context).
-    return text.make_wordpiece_tokenizer(vocabulary, lowercase=not cased, special_tokens_in_strings=True)
-
-
-def run_cased(run_dir):
-    """Whether the run in `run_dir` keeps case (its config.json; False for runs before `cased`)."""
-    path = os.path.join(os.fspath(run_dir), "config.json")
-    if not os.path.exists(path):
-        return False
-    with open(path, encoding="utf-8") as f:
-        return bool(json.load(f).get("cased", False))
-
+from tfllm.tasks.text_to_text_run import (  # noqa: F401  (the task's public names)
+    MODEL_KINDS,
+    TextToTextConfig,
+    TrainedTextToText,
+    _tokenizer,
+    build_model,
+    load_run,
+    run_cased,
+    special_ids,
+    train,
+)
 
 @dataclasses.dataclass
 class TextToTextTask:
@@ -234,6 +47,10 @@ class TextToTextTask:
         no_repeat_ngram_size, repetition_penalty: the repetition control
             the CLI decodes with by default (see
             `tfllm.generation.SamplerConfig`).
+        reversible: pairs may be read the other way round (`reverse=True`,
+            the CLI's `--reverse`): translation in either direction.
+        group_split: a table is split so that no source or target text is
+            in both train and validation (pairs sharing one stay together).
     """
 
     name: str
@@ -250,27 +67,35 @@ class TextToTextTask:
     no_repeat_ngram_size: int = 0
     repetition_penalty: float = 1.0
     context_turns: int = None
+    reversible: bool = False
+    group_split: bool = False
 
     def read_pairs(self, *, data=None, dataset=None, split="validation", data_dir=None,
-                   text_column=None, target_column=None, encoding="utf-8", context_turns=None):
+                   text_column=None, target_column=None, encoding="utf-8", context_turns=None,
+                   reverse=False):
         """`(sources, targets, description)` from a table file or a public data set's split.
 
         `context_turns` (default `self.context_turns`) re-pairs dialogues
-        that carry a "dialogue_id" (DailyDialog) with that many turns of context.
+        that carry a "dialogue_id" (DailyDialog) with that many turns of context;
+        `reverse` swaps sources and targets.
         """
         from tfllm import data as tables
 
         if dataset:
             frame = self._turns(tables.load_dataset(dataset, split, data_dir=data_dir), context_turns)
-            return list(frame[self.source_column]), list(frame[self.target_column]), f"{dataset} {split}"
-        if self.read_file is not None and data.endswith(".txt"):
+            sources, targets, description = frame[self.source_column], frame[self.target_column], f"{dataset} {split}"
+        elif self.read_file is not None and data.endswith(".txt"):
             frame = self._turns(self.read_file(data), context_turns)
-            return list(frame[self.source_column]), list(frame[self.target_column]), data
-        frame = tables.load_table(
-            data, text_column or self.source_column, label_column=None,
-            target_column=target_column or self.target_column, encoding=encoding,
-        )
-        return list(frame.text), list(frame.target), data
+            sources, targets, description = frame[self.source_column], frame[self.target_column], data
+        else:
+            frame = tables.load_table(
+                data, text_column or self.source_column, label_column=None,
+                target_column=target_column or self.target_column, encoding=encoding,
+            )
+            sources, targets, description = frame.text, frame.target, data
+        if reverse:
+            sources, targets, description = targets, sources, f"{description} (reversed)"
+        return list(sources), list(targets), description
 
     def training_data(self, *, demo=False, limit=None, val_fraction=0.1, seed=0, **source):
         """`(sources, targets, val_sources, val_targets, description)` to train on.
@@ -288,21 +113,19 @@ class TextToTextTask:
             frame = pd.DataFrame({"source": frame[self.source_column], "target": frame[self.target_column]})
             description, val_fraction = f"built-in {self.sample} sample", 0.2
         elif source.get("dataset"):
-            train, val = (
-                self._turns(data.load_dataset(source["dataset"], split, data_dir=source.get("data_dir")),
-                            source.get("context_turns"))
-                for split in ("train", "validation")
-            )
+            train, val = (self.read_pairs(**{**source, "split": split}) for split in ("train", "validation"))
             return (
-                _limit(train[self.source_column], limit), _limit(train[self.target_column], limit),
-                list(val[self.source_column]), list(val[self.target_column]),
-                f"{source['dataset']} train / validation",
+                _limit(train[0], limit), _limit(train[1], limit), val[0], val[1],
+                f"{source['dataset']} train / validation" + (" (reversed)" if source.get("reverse") else ""),
             )
         else:
             sources, targets, description = self.read_pairs(**source)
             frame = pd.DataFrame({"source": sources, "target": targets})
         frame = frame.iloc[:limit] if limit else frame
-        train, val = data.train_val_split(frame, val_fraction, seed=seed, stratify_column=None)
+        train, val = data.train_val_split(
+            frame, val_fraction, seed=seed, stratify_column=None,
+            group_columns=("source", "target") if self.group_split else None,
+        )
         return list(train.source), list(train.target), list(val.source), list(val.target), description
 
     def _turns(self, frame, context_turns):

@@ -14,7 +14,7 @@ import json
 import math
 import os
 
-from tfllm._files import write_text_atomically
+from tfllm._files import save_figure_atomically, write_text_atomically
 
 
 def _plain(value):
@@ -114,12 +114,8 @@ def plot_history(history, path, title=None):
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}.png")
-    figure.savefig(tmp, dpi=100)
+    save_figure_atomically(figure, path)
     plt.close(figure)
-    os.replace(tmp, path)
     return path
 
 
