@@ -20,8 +20,9 @@ import _text_to_text as common
 
 
 def main(argv=None):
-    parser = common.make_parser(__doc__, config=common.app_task("translation").config, val_limit=None)
-    common.add_decoding_arguments(parser, default=[common.app_task("translation").decoding])
+    task = common.app_task("translation")
+    parser = common.make_parser(__doc__, config=task.config, val_limit=None)
+    common.add_decoding_arguments(parser, default=[task.decoding], task=task)
     parser.add_argument("--reverse", action="store_true", help="Spanish -> English")
     args = parser.parse_args(argv)
 
@@ -33,7 +34,7 @@ def main(argv=None):
         val = val.sample(n=min(val_limit, len(val)), random_state=0).reset_index(drop=True)
     if args.reverse:
         train, val = (frame.rename(columns={"source": "target", "target": "source"}) for frame in (train, val))
-    config = common.config_from_args(args)
+    config = common.config_from_args(args, task.config)
     with common.training(config, train.source, train.target, val.source, val.target, args.run_dir) as trained:
         generated = common.generate_all(trained, val.source, args, batch_size=128)
     results = [(d, rounded(corpus_bleu_chrf(val.target, p)), t, p) for d, p, t in generated]
