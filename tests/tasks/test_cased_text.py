@@ -14,6 +14,7 @@ SENTENCES = [
     "Emma will pick Tom up at 8:30 tonight!",
     "It's a well-known place (near the station); it costs $5.",
     "Don't worry: Anna's brother said 2.5% isn't much?",
+    "¿Dónde está la estación? ¡Feliz cumpleaños, Ana!",
 ]
 
 

@@ -158,13 +158,14 @@ def detokenize(tokenizer, ids):
 
 # (RE2 pattern, rewrite) pairs, applied in order, undoing WordPiece's spaces
 # around punctuation: contractions and possessives, hyphenated words, clock
-# times and decimals, then punctuation that ends or opens a phrase.
+# times and decimals, then punctuation that ends or opens a phrase (Spanish
+# opens questions and exclamations with "¿" and "¡").
 _SPACING = (
     (r"(\w) ' (\w)", r"\1'\2"),
     (r"(\w) - (\w)", r"\1-\2"),
     (r"(\d) ([:.,]) (\d)", r"\1\2\3"),
     (r" ([.,!?;:%)\]}])", r"\1"),
-    (r"([(\[{$#]) ", r"\1"),
+    (r"([(\[{$#¿¡]) ", r"\1"),
 )
 
 
