@@ -82,14 +82,9 @@ class QuestionAnsweringApp(App):
 
     def train_command(self, args, demo):
         from tfllm.tasks.qa_export import answer_questions
-        from tfllm.training import configure_from_args
 
-        config = self.config_from_args(args, demo)
-        strategy = configure_from_args(args)
-        result = self.task.train(config, strategy, log=log)
-        export = result.pop("export")
+        result, export = self.train_task(args, demo)
         if demo:
-            result["command"] = "demo"
             questions = [question for question, _ in self.task.demo_questions]
             contexts = [context for _, context in self.task.demo_questions]
             for question, record in zip(questions, answer_questions(export, questions, contexts)):

@@ -79,16 +79,9 @@ def load_qa_export(model_dir):
     Raises:
         ExportError: no SavedModel at `model_dir`, or not a tfllm question-answering export.
     """
-    import tensorflow_text  # noqa: F401  (registers the WordPiece ops the graph uses)
+    from tfllm.serving.export import ExportError, load_saved_model
 
-    from tfllm.serving.export import ExportError, resolve_model_dir
-
-    path = resolve_model_dir(model_dir)
-    try:
-        loaded = tf.saved_model.load(path)
-    except (OSError, ValueError, tf.errors.OpError) as error:
-        message = " ".join(str(error).split())[:300]
-        raise ExportError(f"{path}: cannot load the SavedModel ({message})") from None
+    loaded, path = load_saved_model(model_dir)
     metadata = json.loads(loaded.metadata.numpy().decode("utf-8")) if hasattr(loaded, "metadata") else {}
     if metadata.get("task") != TASK or signatures.SERVING_DEFAULT not in loaded.signatures:
         raise ExportError(f"{path}: this SavedModel is not a tfllm question-answering export")
