@@ -5,8 +5,9 @@
 1. The sliding-window baseline (Rajpurkar et al. 2016; `tfllm.metrics.sliding_window`)
    answers `squad/validation.json` (858 questions).
 2. Pre-training: `apps/language_model.py pretrain --objective mlm` on the
-   paragraphs of `squad/train.json` and the Gutenberg books of `lm/gutenberg`
-   (one document per paragraph; a WordPiece vocabulary learned on them), a
+   paragraphs of `squad/train.json` (`--squad-repeats` copies: in-domain text
+   weighs more) and the Gutenberg books of `lm/gutenberg` (one document per
+   paragraph; a WordPiece vocabulary learned on them), a
    2-layer, 128-d encoder with 256 positions, for `--pretrain-steps` steps.
    `--pretrain-steps 0` skips it: the encoder then trains from scratch.
 3. Fine-tuning: `apps/qa.py train --data squad/train.json --backbone <run>`
@@ -56,11 +57,11 @@ def run(app, argv):
     return json.loads(out.getvalue().strip().splitlines()[-1])
 
 
-def write_corpus(path, squad_train, gutenberg):
-    """One JSON line per paragraph: the SQuAD training contexts, then the books' blank-line paragraphs."""
+def write_corpus(path, squad_train, gutenberg, repeats):
+    """One JSON line per paragraph: the SQuAD training contexts `repeats` times, then the books' paragraphs."""
     from tfllm.data.squad import read_squad
 
-    paragraphs = list(dict.fromkeys(q.context for q in read_squad(squad_train)))
+    paragraphs = list(dict.fromkeys(q.context for q in read_squad(squad_train))) * repeats
     squad_count = len(paragraphs)
     for name in sorted(os.listdir(gutenberg)):
         if name.endswith(".txt"):
@@ -75,6 +76,8 @@ def write_corpus(path, squad_train, gutenberg):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pretrain-steps", type=int, default=600, help="MLM steps of 32 x 256 tokens (0: none)")
+    parser.add_argument("--squad-repeats", type=int, default=4,
+                        help="copies of the SQuAD training paragraphs in the pre-training corpus")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: the app's)")
     parser.add_argument("--run-dir", default="runs/bench-qa")
     args = parser.parse_args(argv)
@@ -93,7 +96,8 @@ def main(argv=None):
     backbone, pretrain, pretrain_seconds = [], {}, 0.0
     if args.pretrain_steps:
         corpus = os.path.join(args.run_dir, "pretrain_corpus.jsonl")
-        squad_paragraphs, book_paragraphs = write_corpus(corpus, train_file, os.path.join(data_dir(), "lm", "gutenberg"))
+        squad_paragraphs, book_paragraphs = write_corpus(corpus, train_file, os.path.join(data_dir(), "lm", "gutenberg"),
+                                                       args.squad_repeats)
         pretrain_dir = os.path.join(args.run_dir, "pretrain")
         started = time.perf_counter()
         pretrain = run(load_app("language_model"), [
