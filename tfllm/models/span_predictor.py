@@ -45,6 +45,8 @@ class SpanPredictor(keras.Model):
         _check_backbone(backbone, (EncoderBackbone,))
         super().__init__(**kwargs)
         self.backbone = backbone
+        # Spans read the sequence output only; a frozen pooler has no missing gradients to warn about.
+        backbone.pooled_dense.trainable = False
         self.dropout = float(dropout)
         self.output_dropout = keras.layers.Dropout(self.dropout, name="output_dropout")
         self.span_dense = keras.layers.Dense(2, kernel_initializer=truncated_normal(), dtype="float32",
@@ -63,6 +65,10 @@ class SpanPredictor(keras.Model):
         first = ops.equal(ops.arange(ops.shape(context)[1]), 0)[None, :]
         allowed = ops.logical_or(context, first)[:, :, None]  # (batch, length, 1)
         return ops.where(allowed, ops.cast(logits, "float32"), _MASKED)
+
+    def compile_from_config(self, config):
+        """Leaves a copy or a loaded model uncompiled: fine-tuning optimizers (`ScaledAdam`, which
+        holds the backbone's variables) do not rebuild from a config; compile it again to train."""
 
     def get_config(self):
         config = super().get_config()
