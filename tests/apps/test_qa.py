@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 ROOT = harness.REPO_ROOT
-TINY = ["--epochs", "2", "--max-seq-length", "48", "--doc-stride", "16", "--max-query-length", "12",
+TINY = ["--epochs", "1", "--max-seq-length", "48", "--doc-stride", "16", "--max-query-length", "12",
         "--max-answer-length", "8", "--batch-size", "16", "--learning-rate", "3e-3"]
 CONTEXT = "The old lighthouse of Lindqvist Harbor is painted red and white. It was built in 1712."
 QUESTIONS = ["What colour is the lighthouse?", "When was it built?"]
