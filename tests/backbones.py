@@ -68,3 +68,15 @@ def with_new_padding(batch, value=13):
 def real(array, batch):
     """The rows of `array` at real (unpadded) positions."""
     return np.asarray(array)[batch["padding_mask"].astype(bool)]
+
+
+def save_bert_preset(path, vocabulary, max_sequence_length=64, seed=0):
+    """A tiny random keras-hub `BertBackbone` and its lower-casing WordPiece tokenizer, saved as a preset."""
+    keras.utils.set_random_seed(seed)
+    bert = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32,
+        max_sequence_length=max_sequence_length, dropout=0.0,
+    )
+    bert.save_to_preset(path)
+    keras_hub.tokenizers.WordPieceTokenizer(vocabulary=list(vocabulary), lowercase=True).save_to_preset(path)
+    return path

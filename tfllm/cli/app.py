@@ -102,6 +102,18 @@ class App:
             add_arguments(commands.add_parser(name, help=help_text))
         return parser
 
+    def train_task(self, args, demo):
+        """Trains the task on the config `config_from_args` makes of `args`, under the strategy they
+        choose; returns `(result record, the in-memory export)`, the command named in the record."""
+        from tfllm.training import configure_from_args
+
+        config = self.config_from_args(args, demo)
+        result = self.task.train(config, configure_from_args(args), log=log)
+        export = result.pop("export")
+        if demo:
+            result["command"] = "demo"
+        return result, export
+
     @staticmethod
     def report_training(result, curves):
         """Where the curves and the export went (stderr), then the result as the JSON line."""

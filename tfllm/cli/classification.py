@@ -94,14 +94,9 @@ class ClassificationApp(App):
 
     def train_command(self, args, demo):
         from tfllm.tasks.classifier_export import predict_outputs
-        from tfllm.training import configure_from_args
 
-        config = self.config_from_args(args, demo)
-        strategy = configure_from_args(args)
-        result = self.task.train(config, strategy, log=log)
-        export = result.pop("export")
+        result, export = self.train_task(args, demo)
         if demo:
-            result["command"] = "demo"
             texts = list(self.task.demo_texts)
             probabilities, label_ids = predict_outputs(export, texts)
             for text, row, label_id in zip(texts, probabilities, label_ids):

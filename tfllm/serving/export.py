@@ -44,7 +44,7 @@ from tfllm.serving.warmup import (  # noqa: F401
 
 # Callers import these from here; they live in the modules above.
 __all__ = [
-    "ExportError", "check_serving_ops", "export_saved_model", "list_versions",
+    "ExportError", "check_serving_ops", "export_saved_model", "list_versions", "load_saved_model",
     "model_server_config", "next_version", "read_model_config", "read_saved_model_proto",
     "read_signature_defs", "read_warmup_requests", "registered_ops", "resolve_model_dir",
     "saved_model_ops", "unsupported_ops", "write_model_config", "write_warmup_requests", "xla_ops",
@@ -115,6 +115,24 @@ def export_saved_model(obj, base_path, signatures, *, version=None, options=None
         if tf.io.gfile.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def load_saved_model(model_dir):
+    """`(loaded SavedModel, version path)` of a version directory or a base path (its latest version).
+
+    Registers tensorflow-text's ops first (tokenizers inside exports use them).
+
+    Raises:
+        ExportError: no SavedModel there, or one that does not load (one line).
+    """
+    import tensorflow_text  # noqa: F401
+
+    path = resolve_model_dir(model_dir)
+    try:
+        return tf.saved_model.load(path), path
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        message = " ".join(str(error).split())[:300]
+        raise ExportError(f"{path}: cannot load the SavedModel ({message})") from None
 
 
 def _set_method_names(model_dir, method_names):

@@ -111,7 +111,7 @@ class Servable:
         try:
             outputs = fn(**{k: tf.constant(v) for k, v in inputs.items()})
         except tf.errors.OpError as e:
-            raise ServingError.from_code_value(e.error_code, e.message.strip().splitlines()[0]) from None
+            raise ServingError.from_code_value(e.error_code, op_error_message(e)) from None
         return {k: v.numpy() for k, v in outputs.items()}
 
     def _scheduler(self, signature_name, inputs):
@@ -279,6 +279,15 @@ def regress(manager, request):
     for v in values.reshape(len(values), -1)[:, 0]:
         result.regressions.add(value=float(v))
     return servable, name, result
+
+
+def op_error_message(error):
+    """The line of a TensorFlow error that says what failed (a graph's assertion, not its header)."""
+    lines = [line.strip() for line in error.message.strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith("Graph execution error"):
+        # What failed comes last, before the node it failed at ("[[{{node ...}}]]").
+        lines = [line for line in lines[1:] if not line.startswith("[[")][-1:] or lines
+    return lines[0] if lines else type(error).__name__
 
 
 def fill_spec(spec, servable, signature_name):

@@ -10,14 +10,24 @@ REGRESS_METHOD = "tensorflow/serving/regress"
 
 # Inputs.
 TEXT = "text"  # tf.string [None]: raw text, tokenized inside the graph.
+QUESTION = "question"  # tf.string [None]: extractive question answering, with CONTEXT.
+CONTEXT = "context"  # tf.string [None]: the paragraph the answer is taken from.
 
 # Classifier outputs.
 PROBABILITIES = "probabilities"  # float32 [None, num_classes]
 LABEL = "label"  # tf.string [None]
 LABEL_ID = "label_id"  # int64 [None]
 
+# Question-answering outputs: the answer span of each context.
+ANSWER = "answer"  # tf.string [None]: context[start:end]
+SCORE = "score"  # float32 [None]: the span's probability (start x end softmax in its window)
+START = "start"  # int64 [None]: character offset of the answer in the context
+END = "end"  # int64 [None]: character offset just past the answer
+
 # Generation outputs.
 OUTPUT_TEXT = "output_text"  # tf.string [None]
 
 CLASSIFIER_OUTPUTS = (PROBABILITIES, LABEL, LABEL_ID)
 GENERATOR_OUTPUTS = (OUTPUT_TEXT,)
+QUESTION_ANSWERING_INPUTS = (QUESTION, CONTEXT)
+QUESTION_ANSWERING_OUTPUTS = (ANSWER, SCORE, START, END)
