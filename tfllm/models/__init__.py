@@ -9,6 +9,7 @@ from tfllm.models.decoder_backbone import DecoderBackbone
 from tfllm.models.encoder_backbone import EncoderBackbone
 from tfllm.models.lstm_classifier import LSTMClassifier
 from tfllm.models.lstm_seq2seq import LSTMSeq2Seq
+from tfllm.models.lstm_tagger import LSTMTagger
 from tfllm.models.ngram_classifier import NGramClassifier
 from tfllm.models.transformer_classifier import TransformerClassifier
 from tfllm.models.transformer_seq2seq import TransformerSeq2Seq
@@ -23,6 +24,7 @@ __all__ = [
     "MaskedLanguageModel",
     "LSTMClassifier",
     "LSTMSeq2Seq",
+    "LSTMTagger",
     "NGramClassifier",
     "TransformerClassifier",
     "TransformerSeq2Seq",
