@@ -39,7 +39,7 @@ class TokenClassificationApp(App):
         parser.add_argument("--batch-size", type=arguments.positive_int, default=defaults.batch_size, help="sentences per replica and step (default: %(default)s)")
         parser.add_argument("--learning-rate", type=arguments.positive_float, default=None, help="Adam learning rate (default: 2e-3; 5e-4 for the head with --backbone)")
         parser.add_argument("--val-fraction", type=arguments.fraction, default=defaults.val_fraction, help="share of sentences held out without --val-data (default: %(default)s)")
-        parser.add_argument("--patience", type=arguments.non_negative_int, default=defaults.patience, help="epochs without a lower validation loss before stopping (default: %(default)s)")
+        parser.add_argument("--patience", type=arguments.non_negative_int, default=defaults.patience, help="epochs without a higher validation entity F1 before stopping (default: %(default)s)")
         parser.add_argument("--min-word-count", type=arguments.positive_int, default=defaults.min_word_count, help="rarer words share the unknown-word vector (default: %(default)s)")
         if not demo:
             tune = parser.add_argument_group("fine-tuning a pre-trained encoder backbone instead of --model")

@@ -1,6 +1,6 @@
 """Models built from tfllm layers: classifiers, seq2seq, causal language models and backbones."""
 
-from tfllm.models.backbone_heads import BackboneClassifier, MaskedLanguageModel
+from tfllm.models.backbone_heads import BackboneClassifier, BackboneTagger, MaskedLanguageModel
 from tfllm.models.causal_language_model import CausalLanguageModel
 from tfllm.models.causal_lm import CausalLM
 from tfllm.models.checkpoints import BackboneError, decoder_from_gpt2, encoder_from_bert, load_backbone
@@ -17,6 +17,7 @@ from tfllm.models.transformer_seq2seq import TransformerSeq2Seq
 __all__ = [
     "BackboneClassifier",
     "BackboneError",
+    "BackboneTagger",
     "CausalLM",
     "CausalLanguageModel",
     "DecoderBackbone",

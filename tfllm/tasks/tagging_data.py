@@ -116,7 +116,7 @@ def make_tagging_dataset(sentences, tag_ids, featurizer, *, batch_size, shuffle=
     def batch_tensors(rows):
         words = ragged(sentences.words, rows, tf.string)
         features = featurizer(words)
-        width = tf.shape(features["word_ids"])[1]
+        width = tf.maximum(tf.cast(tf.reduce_max(words.row_lengths()), tf.int32), 1)  # As featurizers pad.
         tags = ragged(tag_ids, rows, tf.int32).to_tensor(0, shape=[len(rows), None])
         tags = tf.pad(tags, [[0, 0], [0, width - tf.shape(tags)[1]]])
         weights = tf.cast(tf.sequence_mask(words.row_lengths(), width), tf.float32)
@@ -128,3 +128,30 @@ def make_tagging_dataset(sentences, tag_ids, featurizer, *, batch_size, shuffle=
     if shuffle:
         dataset = dataset.shuffle(len(prepared), seed=seed, reshuffle_each_iteration=True)
     return dataset.apply(tf.data.experimental.assert_cardinality(len(prepared))).prefetch(2)
+
+
+def entity_f1_callback(val_data, tags):
+    """A callback that adds `val_entity_f1` (seqeval micro F1 on `val_data`) to each epoch's logs.
+
+    Early stopping and the best checkpoint follow it (`runs.run_callbacks(monitor=...)`):
+    validation loss keeps falling for a while after entity F1 stops rising,
+    and rises while F1 still climbs.
+    """
+    import keras
+    import numpy as np
+
+    from tfllm.metrics.entities import entity_report
+
+    class EntityF1(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            truth, predicted = [], []
+            for features, tag_ids, weights in val_data:
+                best = np.argmax(self.model(features, training=False), axis=-1)
+                gold = tag_ids.numpy()
+                for row, length in enumerate(weights.numpy().sum(axis=1).astype(int)):
+                    truth.append([tags[i] for i in gold[row, :length]])
+                    predicted.append([tags[i] for i in best[row, :length]])
+            if logs is not None:
+                logs["val_entity_f1"] = entity_report(truth, predicted)["f1"]
+
+    return EntityF1()

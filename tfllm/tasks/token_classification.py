@@ -36,11 +36,11 @@ class TokenClassificationConfig:
     text_column: str = "text"
     entities_column: str = "entities"
     model: str = "bilstm"
-    epochs: int = 12
+    epochs: int = 30
     batch_size: int = 32
     learning_rate: float = None  # None: 2e-3 (BiLSTM), 5e-5 x 10 head (backbone)
     val_fraction: float = 0.05
-    patience: int = 3
+    patience: int = 4  # epochs without a higher validation entity F1
     min_word_count: int = 2
     max_chars: int = 20
     max_length: int = 256  # sub-words per sentence (backbone)
@@ -133,7 +133,8 @@ class TokenClassificationTask:
         val_data = tagging_data.make_tagging_dataset(val, val_ids, featurizer, batch_size=batch_size, shuffle=False)
         history, train_seconds = runs.fit_in_run_dir(
             model, train_data, val_data, run_dir, epochs=config.epochs, strategy=strategy,
-            callbacks=[*callbacks, *recipe_callbacks, *runs.run_callbacks(run_dir, config.patience)],
+            callbacks=[*callbacks, *recipe_callbacks, tagging_data.entity_f1_callback(val_data, tags),
+                       *runs.run_callbacks(run_dir, config.patience, monitor="val_entity_f1", mode="max")],
             verbose=config.verbose, title=f"{config.backbone or config.model} on {source}",
         )
 
@@ -162,6 +163,7 @@ class TokenClassificationTask:
             "epochs_run": epochs_run,
             "batch_size": batch_size,
             "best_val_loss": min(history.history.get("val_loss") or [float("nan")]),
+            "best_val_entity_f1": max(history.history.get("val_entity_f1") or [float("nan")]),
             "val_precision": report["precision"],
             "val_recall": report["recall"],
             "val_f1": report["f1"],
