@@ -36,8 +36,8 @@ def sample_path(tmp_path_factory):
 def trained(app, sample_path, tmp_path_factory):
     """Trains on the built-in sample (15% held out) and exports version 1."""
     base = tmp_path_factory.mktemp("ner")
-    args = ["train", "--data", sample_path, "--val-fraction", "0.15", "--epochs", "14", "--batch-size", "8",
-            "--min-word-count", "1", "--patience", "14", "--run-dir", str(base / "run"),
+    args = ["train", "--data", sample_path, "--val-fraction", "0.15", "--epochs", "10", "--batch-size", "8",
+            "--min-word-count", "1", "--patience", "10", "--run-dir", str(base / "run"),
             "--export-dir", str(base / "export")]
     out = io.StringIO()
     with redirect_stdout(out):

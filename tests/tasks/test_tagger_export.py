@@ -51,3 +51,23 @@ def test_a_type_change_inside_a_run_splits_it():
 def test_no_words_no_entities(texts):
     out = decode(texts, [[] for _ in texts])
     assert out[sig.ENTITY_COUNT].tolist() == [0] * len(texts) and out[sig.ENTITY_TEXT].shape == (len(texts), 0)
+
+
+def test_constrained_decoding_never_starts_an_entity_inside():
+    import itertools
+
+    from tfllm.tasks.tagger_export import allowed_transitions, constrained_decode
+
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(len(TAGS)) * 0.3, size=(6, 4)).astype("float32")
+    lengths = np.array([4, 3, 1, 4, 2, 4])
+    best = constrained_decode(tf.constant(probabilities), tf.constant(lengths, tf.int64), TAGS).numpy()
+    start, transitions = allowed_transitions(TAGS)
+    for row, length in enumerate(lengths):
+        # Brute force over every sequence: the decoded one is the best valid one.
+        def score(path):
+            total = start[path[0]] + sum(transitions[a, b] for a, b in zip(path, path[1:]))
+            return total + sum(np.log(probabilities[row, t, tag] + 1e-9) for t, tag in enumerate(path))
+        expected = max(itertools.product(range(len(TAGS)), repeat=int(length)), key=score)
+        assert tuple(best[row, :length]) == expected
+        assert score(expected) > -1e8  # a valid sequence: no I- after O or another type

@@ -63,8 +63,26 @@ class App:
     def all_extra_commands(self):
         return {**self.kind_commands(), **self.extra_commands}
 
-    def train_command(self, args, demo):
+    def config_from_args(self, args, demo):
+        """The task's config the parsed `train` / `demo` options describe (for the default `train_command`)."""
         raise NotImplementedError
+
+    def show_demo(self, export, result):
+        """Shows what the demo's in-memory export makes of the task's demo texts (on stderr)."""
+
+    def train_command(self, args, demo):
+        """Trains `config_from_args` under `--strategy`, shows the demo, reports; kinds may replace it."""
+        import os
+
+        from tfllm.training import configure_from_args
+
+        config = self.config_from_args(args, demo)
+        result = self.task.train(config, configure_from_args(args), log=log)
+        export = result.pop("export")
+        if demo:
+            result["command"] = "demo"
+            self.show_demo(export, result)
+        return self.report_training(result, os.path.join(result["run_dir"], "curves.png"))
 
     def evaluate_command(self, args):
         raise NotImplementedError

@@ -1,7 +1,6 @@
 """The command line of a text-classification app (`tfllm.tasks.classification`)."""
 
 import dataclasses
-import os
 
 from tfllm import cli
 from tfllm.cli import arguments
@@ -92,21 +91,13 @@ class ClassificationApp(App):
             })
         return self.task.config(**settings)
 
-    def train_command(self, args, demo):
+    def show_demo(self, export, result):
         from tfllm.tasks.classifier_export import predict_outputs
-        from tfllm.training import configure_from_args
 
-        config = self.config_from_args(args, demo)
-        strategy = configure_from_args(args)
-        result = self.task.train(config, strategy, log=log)
-        export = result.pop("export")
-        if demo:
-            result["command"] = "demo"
-            texts = list(self.task.demo_texts)
-            probabilities, label_ids = predict_outputs(export, texts)
-            for text, row, label_id in zip(texts, probabilities, label_ids):
-                log(f"  {result['labels'][label_id]:>10s} {row[label_id]:.2f}  {text}")
-        return self.report_training(result, os.path.join(result["run_dir"], "curves.png"))
+        texts = list(self.task.demo_texts)
+        probabilities, label_ids = predict_outputs(export, texts)
+        for text, row, label_id in zip(texts, probabilities, label_ids):
+            log(f"  {result['labels'][label_id]:>10s} {row[label_id]:.2f}  {text}")
 
     def evaluate_command(self, args):
         from tfllm import data

@@ -1,7 +1,6 @@
 """The command line of a token-classification app (`tfllm.tasks.token_classification`)."""
 
 import dataclasses
-import os
 
 from tfllm import cli
 from tfllm.cli import arguments
@@ -76,21 +75,13 @@ class TokenClassificationApp(App):
                       "backbone_lr_factor", "freeze_epochs", "warmup_fraction"]
         return self.task.config(**{name: getattr(args, name) for name in names})
 
-    def train_command(self, args, demo):
+    def show_demo(self, export, result):
         from tfllm.tasks.tagger_export import entity_records
-        from tfllm.training import configure_from_args
 
-        config = self.config_from_args(args, demo)
-        strategy = configure_from_args(args)
-        result = self.task.train(config, strategy, log=log)
-        export = result.pop("export")
-        if demo:
-            result["command"] = "demo"
-            texts = list(self.task.demo_texts)
-            for text, entities in zip(texts, entity_records(export, texts)):
-                found = ", ".join(f"{e['text']} ({e['type']} {e['score']:.2f})" for e in entities) or "no entities"
-                log(f"  {text}\n    -> {found}")
-        return self.report_training(result, os.path.join(result["run_dir"], "curves.png"))
+        texts = list(self.task.demo_texts)
+        for text, entities in zip(texts, entity_records(export, texts)):
+            found = ", ".join(f"{e['text']} ({e['type']} {e['score']:.2f})" for e in entities) or "no entities"
+            log(f"  {text}\n    -> {found}")
 
     def evaluate_command(self, args):
         from tfllm.tasks.tagging_data import load_sentences

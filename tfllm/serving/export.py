@@ -44,7 +44,7 @@ from tfllm.serving.warmup import (  # noqa: F401
 
 # Callers import these from here; they live in the modules above.
 __all__ = [
-    "ExportError", "check_serving_ops", "export_saved_model", "list_versions",
+    "ExportError", "check_serving_ops", "export_saved_model", "list_versions", "load_export_module",
     "model_server_config", "next_version", "read_model_config", "read_saved_model_proto",
     "read_signature_defs", "read_warmup_requests", "registered_ops", "resolve_model_dir",
     "saved_model_ops", "unsupported_ops", "write_model_config", "write_warmup_requests", "xla_ops",
@@ -115,6 +115,22 @@ def export_saved_model(obj, base_path, signatures, *, version=None, options=None
         if tf.io.gfile.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def load_export_module(model_dir):
+    """`(path, loaded module)` of the SavedModel at `model_dir` (a version, or a base path: its latest).
+
+    Raises:
+        ExportError: no SavedModel there, or one that does not load.
+    """
+    import tensorflow_text  # noqa: F401  (registers the ops tfllm's exports use)
+
+    path = resolve_model_dir(model_dir)
+    try:
+        return path, tf.saved_model.load(path)
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        message = " ".join(str(error).split())[:300]
+        raise ExportError(f"{path}: cannot load the SavedModel ({message})") from None
 
 
 def _set_method_names(model_dir, method_names):

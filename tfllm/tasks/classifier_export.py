@@ -120,16 +120,9 @@ def load_classifier_export(model_dir):
     Raises:
         ExportError: no SavedModel at `model_dir`, or not a tfllm classifier.
     """
-    import tensorflow_text  # noqa: F401  (registers the WordPiece ops the graph uses)
+    from tfllm.serving.export import ExportError, load_export_module
 
-    from tfllm.serving.export import ExportError, resolve_model_dir
-
-    path = resolve_model_dir(model_dir)
-    try:
-        loaded = tf.saved_model.load(path)
-    except (OSError, ValueError, tf.errors.OpError) as error:
-        message = " ".join(str(error).split())[:300]
-        raise ExportError(f"{path}: cannot load the SavedModel ({message})") from None
+    path, loaded = load_export_module(model_dir)
     try:
         labels, metadata = read_export_metadata(loaded)
     except ValueError as error:

@@ -3,6 +3,7 @@
 `TaggerExport`'s `serving_default` takes raw texts and returns, per text, its
 entities (text, type, character start/end, score) padded to the batch's most
 entities, plus `entity_count` (keys in `tfllm.serving.signatures`).
+Tags are decoded as the most probable valid IOB2 sequence (`constrained_decode`).
 `tag_words` (a plain `tf.function`, not a serving signature) tags given words,
 which evaluation on pre-split CoNLL sentences uses. `load_tagger_export`
 reads one back.
@@ -72,6 +73,55 @@ def decode_entities(texts, starts, ends, tag_ids, scores, tags):
     }
 
 
+def allowed_transitions(tags):
+    """`(start, transitions)` log-weights of IOB2: 0 where allowed, -1e9 where not.
+
+    An `I-X` may only follow `B-X` or `I-X`, and may not start a sentence.
+    """
+    import numpy as np
+
+    inside = [tag[2:] if tag.startswith("I-") else None for tag in tags]
+    start = np.array([-1e9 if kind else 0.0 for kind in inside], np.float32)
+    transitions = np.zeros((len(tags), len(tags)), np.float32)  # (previous, next)
+    for j, kind in enumerate(inside):
+        if kind:
+            for i, previous in enumerate(tags):
+                if previous[2:] != kind or previous == "O":
+                    transitions[i, j] = -1e9
+    return start, transitions
+
+
+def constrained_decode(probabilities, lengths, tags):
+    """The most probable IOB2-valid tag sequence of each row (Viterbi over the per-word probabilities).
+
+    Args:
+        probabilities: float32 `(batch, words, tags)`, at least one word column.
+        lengths: int64 `(batch,)` real words per row.
+        tags: the tag names in id order.
+
+    Returns:
+        int64 tag ids `(batch, words)` (padding positions hold any tag).
+    """
+    start, transitions = (tf.constant(value) for value in allowed_transitions(tags))
+    emissions = tf.transpose(tf.math.log(probabilities + 1e-9), [1, 0, 2])  # (words, batch, tags)
+    real = tf.transpose(tf.sequence_mask(lengths, tf.shape(probabilities)[1]))  # (words, batch)
+    first = emissions[0] + start
+    keep = tf.broadcast_to(tf.range(len(tags), dtype=tf.int64), tf.shape(first))
+
+    def forward(carry, inputs):
+        score, _ = carry
+        emission, mask = inputs
+        candidates = score[:, :, None] + transitions  # (batch, previous, next)
+        best = tf.where(mask[:, None], tf.argmax(candidates, axis=1), keep)
+        return tf.where(mask[:, None], tf.reduce_max(candidates, axis=1) + emission, score), best
+
+    scores, pointers = tf.scan(forward, (emissions[1:], real[1:]), initializer=(first, tf.zeros_like(keep)))
+    last = tf.argmax(tf.concat([first[None], scores], 0)[-1], axis=-1)  # (batch,)
+    path = tf.scan(lambda tag, pointer: tf.gather(pointer, tag, batch_dims=1), pointers, initializer=last,
+                   reverse=True)  # (words - 1, batch): the tag of each word but the last
+    return tf.transpose(tf.concat([path, last[None]], 0))
+
+
 class TaggerExport(tf.Module):
     """Words featurizer + tagger + tag names, exportable with raw strings as input.
 
@@ -81,13 +131,16 @@ class TaggerExport(tf.Module):
         model: the trained tagger (inputs -> `(batch, words, tags)` probabilities).
         tags: tag names in id order.
         metadata: optional JSON-ready dict saved with the model.
+        constrained: decode the most probable valid IOB2 sequence (Viterbi)
+            instead of each word's most probable tag.
     """
 
-    def __init__(self, featurizer, model, tags, metadata=None):
+    def __init__(self, featurizer, model, tags, metadata=None, constrained=True):
         super().__init__(name="tagger_export")
         self.featurizer = featurizer
         self.model = model
         self.tags = [str(tag) for tag in tags]
+        self.constrained = bool(constrained)
         weights = {id(getattr(weight, "value", weight)) for weight in model.weights}
         self.model_variables = [
             value for value in (getattr(variable, "value", variable) for variable in model.variables)
@@ -108,8 +161,12 @@ class TaggerExport(tf.Module):
         """`(tag ids, their probabilities)`, ragged like `words`."""
         probabilities = tf.cast(self.model(self.featurizer(words), training=False), tf.float32)
         lengths = words.row_lengths()
-        tag_ids = tf.RaggedTensor.from_tensor(tf.argmax(probabilities, -1), lengths=lengths)
-        scores = tf.RaggedTensor.from_tensor(tf.reduce_max(probabilities, -1), lengths=lengths)
+        if self.constrained:
+            best = constrained_decode(probabilities, lengths, self.tags)
+        else:
+            best = tf.argmax(probabilities, -1)
+        tag_ids = tf.RaggedTensor.from_tensor(best, lengths=lengths)
+        scores = tf.RaggedTensor.from_tensor(tf.gather(probabilities, best, batch_dims=2), lengths=lengths)
         return tag_ids, scores
 
     def _tag_words(self, words):
@@ -137,16 +194,9 @@ class LoadedTagger:
     """
 
     def __init__(self, model_dir):
-        import tensorflow_text  # noqa: F401  (registers the ops the graph uses)
+        from tfllm.serving.export import ExportError, load_export_module
 
-        from tfllm.serving.export import ExportError, resolve_model_dir
-
-        self.path = resolve_model_dir(model_dir)
-        try:
-            self.module = tf.saved_model.load(self.path)
-        except (OSError, ValueError, tf.errors.OpError) as error:
-            message = " ".join(str(error).split())[:300]
-            raise ExportError(f"{self.path}: cannot load the SavedModel ({message})") from None
+        self.path, self.module = load_export_module(model_dir)
         if not hasattr(self.module, "tag_names") or not hasattr(self.module, "tag_words"):
             raise ExportError(f"{self.path}: this SavedModel is not a tfllm tagger (it has no tag_names)")
         self.tags = [tag.decode("utf-8") for tag in self.module.tag_names.numpy().tolist()]

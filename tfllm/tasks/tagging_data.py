@@ -131,7 +131,8 @@ def make_tagging_dataset(sentences, tag_ids, featurizer, *, batch_size, shuffle=
 
 
 def entity_f1_callback(val_data, tags):
-    """A callback that adds `val_entity_f1` (seqeval micro F1 on `val_data`) to each epoch's logs.
+    """A callback that adds `val_entity_f1` (seqeval micro F1 on `val_data`, tags decoded as the
+    export decodes them) to each epoch's logs.
 
     Early stopping and the best checkpoint follow it (`runs.run_callbacks(monitor=...)`):
     validation loss keeps falling for a while after entity F1 stops rising,
@@ -141,14 +142,16 @@ def entity_f1_callback(val_data, tags):
     import numpy as np
 
     from tfllm.metrics.entities import entity_report
+    from tfllm.tasks.tagger_export import constrained_decode
 
     class EntityF1(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             truth, predicted = [], []
             for features, tag_ids, weights in val_data:
-                best = np.argmax(self.model(features, training=False), axis=-1)
+                lengths = weights.numpy().sum(axis=1).astype(np.int64)
+                best = constrained_decode(self.model(features, training=False), lengths, tags).numpy()
                 gold = tag_ids.numpy()
-                for row, length in enumerate(weights.numpy().sum(axis=1).astype(int)):
+                for row, length in enumerate(lengths):
                     truth.append([tags[i] for i in gold[row, :length]])
                     predicted.append([tags[i] for i in best[row, :length]])
             if logs is not None:
