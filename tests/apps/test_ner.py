@@ -4,14 +4,11 @@ import http.client
 import io
 import json
 import os
-import subprocess
-import sys
 from contextlib import redirect_stdout
 
 import harness
 import pytest
 
-ROOT = harness.REPO_ROOT
 TEXTS = ["Anna Berg flew from Oslo to Lisbon with Tomas Varga.", "Shares in Nordlys Bank rose in Zürich.", ""]
 
 
@@ -58,19 +55,12 @@ def test_train_beats_the_majority_baseline_and_exports(trained):
 
 
 @pytest.mark.slow
-def test_fresh_process_predicts_the_in_process_entities_with_character_offsets(trained):
-    from tfllm.tasks.tagger_export import LoadedTagger, entity_records
-
+def test_predict_reloads_the_export_and_gives_character_offsets(app, trained, capsys):
+    """`predict` reads the SavedModel back (tests/tasks/test_export_matrix.py loads it in a fresh process)."""
     base, _ = trained
-    done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "apps", "ner.py"), "predict", "--model-dir", str(base / "export"),
-         *TEXTS[:2]],
-        capture_output=True, text=True, timeout=180, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = [json.loads(line) for line in done.stdout.strip().splitlines()]
+    assert app.main(["predict", "--model-dir", str(base / "export"), *TEXTS[:2]]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [line["text"] for line in lines] == TEXTS[:2]
-    assert [line["entities"] for line in lines] == entity_records(LoadedTagger(str(base / "export")), TEXTS[:2])
     found = [entity for line in lines for entity in line["entities"]]
     assert found, lines
     for line in lines:

@@ -66,14 +66,14 @@ def test_ner_app_fine_tunes_a_backbone_and_exports_it(backbone_dir, tmp_path):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = app.main(["train", "--data", str(sample), "--backbone", backbone_dir, "--epochs", "3",
-                         "--batch-size", "16", "--learning-rate", "3e-3", "--max-length", "48",
+                         "--batch-size", "16", "--learning-rate", "3e-3", "--max-length", "32",
                          "--run-dir", str(tmp_path / "run"), "--export-dir", str(tmp_path / "export")])
     assert code == 0
     result = harness.last_json(out.getvalue())
     assert result["model"] == "backbone" and result["backbone"] == backbone_dir
     assert result["best_val_loss"] < 2.0  # Nine tags: a uniform guess costs ln 9 = 2.2.
     loaded = LoadedTagger(result["export_path"])
-    assert loaded.metadata["max_length"] == 48
+    assert loaded.metadata["max_length"] == 32
     held_out = load_sentences(str(sample)).subset(range(5))
     assert [len(tags) for tags in tag_sentences(loaded, held_out.words)] == [len(w) for w in held_out.words]
     records = entity_records(loaded, ["Anna Berg flew to Oslo."])
