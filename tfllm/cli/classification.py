@@ -40,11 +40,11 @@ class ClassificationApp(App):
             pretrain.add_argument("--pretrain-data", metavar="PATH", help="a table of unlabeled texts (its --text-column; labels ignored)")
             pretrain.add_argument("--pretrain-dataset", choices=self.task.datasets, help="the texts of a public data set's train split ($TFLLM_DATA_DIR)")
             pretrain.add_argument("--pretrain-epochs", type=arguments.positive_int, default=defaults.pretrain_epochs, help="skip-gram passes over the texts (default: %(default)s)")
-            tune = parser.add_argument_group("fine-tuning a pre-trained backbone instead of --model")
-            tune.add_argument("--backbone", metavar="DIR_OR_PRESET", help="a backbone directory (apps/language_model.py pretrain writes one), its run directory, or a keras-hub preset such as bert_tiny_en_uncased (downloaded)")
-            tune.add_argument("--backbone-lr-factor", type=arguments.positive_float, default=defaults.backbone_lr_factor, help="the backbone's learning rate as a share of the head's (default: %(default)s)")
-            tune.add_argument("--freeze-epochs", type=arguments.non_negative_int, default=defaults.freeze_epochs, help="epochs the backbone stays frozen first (default: %(default)s)")
-            tune.add_argument("--warmup-fraction", type=arguments.fraction, default=defaults.warmup_fraction, help="share of the steps the learning rate warms up over (default: %(default)s)")
+            arguments.add_finetuning_arguments(
+                parser, defaults, "fine-tuning a pre-trained backbone instead of --model",
+                "a backbone directory (apps/language_model.py pretrain writes one), its run directory, or a "
+                "keras-hub preset such as bert_tiny_en_uncased (downloaded)",
+            )
         arguments.add_seed_argument(parser)
         arguments.add_export_argument(parser, self.default_export_dir())
         arguments.add_run_dir_argument(parser, self.default_run_dir())

@@ -41,12 +41,12 @@ class TokenClassificationApp(App):
         parser.add_argument("--patience", type=arguments.non_negative_int, default=defaults.patience, help="epochs without a higher validation entity F1 before stopping (default: %(default)s)")
         parser.add_argument("--min-word-count", type=arguments.positive_int, default=defaults.min_word_count, help="rarer words share the unknown-word vector (default: %(default)s)")
         if not demo:
-            tune = parser.add_argument_group("fine-tuning a pre-trained encoder backbone instead of --model")
-            tune.add_argument("--backbone", metavar="DIR_OR_PRESET", help="an encoder backbone directory, its pre-training run directory, or a keras-hub preset such as bert_tiny_en_uncased (downloaded)")
+            tune = arguments.add_finetuning_arguments(
+                parser, defaults, "fine-tuning a pre-trained encoder backbone instead of --model",
+                "an encoder backbone directory, its pre-training run directory, or a keras-hub preset such as "
+                "bert_tiny_en_uncased (downloaded)",
+            )
             tune.add_argument("--max-length", type=arguments.positive_int, default=defaults.max_length, help="sub-words per sentence, [CLS] and [SEP] included (default: %(default)s)")
-            tune.add_argument("--backbone-lr-factor", type=arguments.positive_float, default=defaults.backbone_lr_factor, help="the backbone's learning rate as a share of the head's (default: %(default)s)")
-            tune.add_argument("--freeze-epochs", type=arguments.non_negative_int, default=defaults.freeze_epochs, help="epochs the backbone stays frozen first (default: %(default)s)")
-            tune.add_argument("--warmup-fraction", type=arguments.fraction, default=defaults.warmup_fraction, help="share of the steps the learning rate warms up over (default: %(default)s)")
         arguments.add_seed_argument(parser)
         arguments.add_export_argument(parser, self.default_export_dir())
         arguments.add_run_dir_argument(parser, self.default_run_dir())
