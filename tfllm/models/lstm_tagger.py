@@ -22,6 +22,9 @@ class LSTMTagger(keras.Model):
         units: LSTM units per direction.
         num_layers: stacked BiLSTM layers.
         dropout: dropout on the word features and on the BiLSTM output.
+        word_dropout: share of known words read as unknown (id 1) while
+            training, so the unknown-word vector and the character features
+            learn to stand in for words training never saw.
         **kwargs: `keras.Model` arguments (`name`, ...).
 
     Call arguments:
@@ -42,12 +45,12 @@ class LSTMTagger(keras.Model):
     """
 
     def __init__(self, word_vocabulary_size, char_vocabulary_size, num_tags, num_cases=8, word_dim=100,
-                 case_dim=8, char_dim=30, char_filters=50, units=128, num_layers=1, dropout=0.5, **kwargs):
+                 case_dim=8, char_dim=30, char_filters=50, units=128, num_layers=1, dropout=0.5, word_dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         check_positive_ints(word_vocabulary_size=word_vocabulary_size, char_vocabulary_size=char_vocabulary_size,
                             num_tags=num_tags, num_cases=num_cases, word_dim=word_dim, case_dim=case_dim,
                             char_dim=char_dim, char_filters=char_filters, units=units, num_layers=num_layers)
-        check_rates(dropout=dropout)
+        check_rates(dropout=dropout, word_dropout=word_dropout)
         self.word_vocabulary_size = word_vocabulary_size
         self.char_vocabulary_size = char_vocabulary_size
         self.num_tags = num_tags
@@ -59,6 +62,8 @@ class LSTMTagger(keras.Model):
         self.units = units
         self.num_layers = num_layers
         self.dropout = dropout
+        self.word_dropout = word_dropout
+        self.seed_generator = keras.random.SeedGenerator(0)
         self.word_embedding = keras.layers.Embedding(word_vocabulary_size, word_dim, name="word_embedding")
         self.case_embedding = keras.layers.Embedding(num_cases, case_dim, name="case_embedding")
         self.char_embedding = keras.layers.Embedding(char_vocabulary_size, char_dim, name="char_embedding")
@@ -76,6 +81,9 @@ class LSTMTagger(keras.Model):
         word_ids = ops.cast(inputs["word_ids"], "int32")
         char_ids = ops.cast(inputs["char_ids"], "int32")
         mask = ops.not_equal(word_ids, 0)
+        if training and self.word_dropout:
+            drop = keras.random.uniform(ops.shape(word_ids), seed=self.seed_generator) < self.word_dropout
+            word_ids = ops.where(ops.logical_and(drop, ops.greater(word_ids, 1)), 1, word_ids)
         chars = self.char_cnn(self.char_embedding(char_ids))  # (batch, words, chars, filters)
         # Padding characters must not win the max: push them below tanh's range.
         char_mask = ops.expand_dims(ops.cast(ops.not_equal(char_ids, 0), chars.dtype), -1)
@@ -93,6 +101,6 @@ class LSTMTagger(keras.Model):
         config.update({
             name: getattr(self, name)
             for name in ("word_vocabulary_size", "char_vocabulary_size", "num_tags", "num_cases", "word_dim",
-                         "case_dim", "char_dim", "char_filters", "units", "num_layers", "dropout")
+                         "case_dim", "char_dim", "char_filters", "units", "num_layers", "dropout", "word_dropout")
         })
         return config
