@@ -4,6 +4,8 @@ import json
 import os
 
 LEARNING_RATE = 2e-3  # Adam, BiLSTM tagger
+# On CoNLL-2003 valid: 88.96 entity F1 with 10% of known words read as unknown, 88.49 without (docs/ner.md).
+WORD_DROPOUT = 0.1
 
 
 def build_tagger(config, run_dir, train, num_tags, steps_per_epoch):
@@ -28,7 +30,8 @@ def build_tagger(config, run_dir, train, num_tags, steps_per_epoch):
         save_vocabulary(words, run_dir.file("words.txt"))
         save_vocabulary(chars, run_dir.file("chars.txt"))
     featurizer = WordFeaturizer(words, chars, max_chars=config.max_chars)
-    model = LSTMTagger(len(words), len(chars), num_tags, num_cases=NUM_CASES, **config.model_options)
+    options = {"word_dropout": WORD_DROPOUT, **config.model_options}
+    model = LSTMTagger(len(words), len(chars), num_tags, num_cases=NUM_CASES, **options)
     # Clipping keeps the LSTM's early steps on unscaled character features stable.
     optimizer = keras.optimizers.Adam(config.learning_rate or LEARNING_RATE, clipnorm=5.0)
     metadata = {"model": config.model, "max_chars": config.max_chars, "words": len(words), "chars": len(chars),
