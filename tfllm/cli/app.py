@@ -88,10 +88,16 @@ class App:
         raise NotImplementedError
 
     def predict_command(self, args):
-        raise NotImplementedError
+        """One JSON line per text of `predict_texts(args)`: `task.predict`'s records; kinds may replace it."""
+        for record in self.task.predict(args.model_dir, predict_texts(args), args.batch_size):
+            cli.print_json(record)
+        return 0
 
     def export_command(self, args):
-        raise NotImplementedError
+        """`task.export_run` of `--run-dir` into `--export-dir`; kinds may replace it."""
+        path = self.task.export_run(args.run_dir, args.export_dir)
+        cli.print_json({"command": "export", "run_dir": args.run_dir, "export_path": path})
+        return 0
 
     # Shared.
 

@@ -4,7 +4,7 @@ import dataclasses
 
 from tfllm import cli
 from tfllm.cli import arguments
-from tfllm.cli.app import App, log, predict_texts
+from tfllm.cli.app import App, log
 
 # The demo's sample is small (561 training texts): smaller batches give the
 # model enough steps per epoch, and early stopping ends it long before 30.
@@ -106,15 +106,4 @@ class ClassificationApp(App):
         frame = data.load_table(args.data, args.text_column, args.label_column, encoding=args.encoding)
         report = self.task.evaluate(loaded, frame, source=args.data, batch_size=args.batch_size)
         cli.print_json({"command": "evaluate", **report})
-        return 0
-
-    def predict_command(self, args):
-        texts = predict_texts(args)
-        for record in self.task.predict(args.model_dir, texts, args.batch_size):
-            cli.print_json(record)
-        return 0
-
-    def export_command(self, args):
-        path = self.task.export_run(args.run_dir, args.export_dir)
-        cli.print_json({"command": "export", "run_dir": args.run_dir, "export_path": path})
         return 0

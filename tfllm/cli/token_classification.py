@@ -4,7 +4,7 @@ import dataclasses
 
 from tfllm import cli
 from tfllm.cli import arguments
-from tfllm.cli.app import App, log, predict_texts
+from tfllm.cli.app import App, log
 
 # The built-in sample has about 95 training sentences: small batches give enough steps per epoch.
 DEMO_DEFAULTS = {"epochs": 40, "batch_size": 8, "patience": 6, "min_word_count": 1, "val_fraction": 0.15}
@@ -92,14 +92,4 @@ class TokenClassificationApp(App):
         baseline = load_sentences(args.baseline_data, **options) if args.baseline_data else None
         report = self.task.evaluate(loaded, sentences, baseline=baseline, batch_size=args.batch_size)
         cli.print_json({"command": "evaluate", **report})
-        return 0
-
-    def predict_command(self, args):
-        for record in self.task.predict(args.model_dir, predict_texts(args), args.batch_size):
-            cli.print_json(record)
-        return 0
-
-    def export_command(self, args):
-        path = self.task.export_run(args.run_dir, args.export_dir)
-        cli.print_json({"command": "export", "run_dir": args.run_dir, "export_path": path})
         return 0
