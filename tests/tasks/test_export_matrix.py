@@ -7,10 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from tfllm.tasks import classification, text_to_text
+from tfllm.tasks import classification, text_to_text, token_classification
 
 CLASSIFIER_KINDS = classification.MODEL_KINDS
 SEQ2SEQ_KINDS = text_to_text.MODEL_KINDS
+TAGGER_KINDS = token_classification.MODEL_KINDS
 TEXTS = ["great fun, i loved it", "Anna: are we still on for tonight?"]
 
 
@@ -51,6 +52,13 @@ def exports(mirrored_strategy, tmp_path_factory):
             log=lambda message: None,
         )
         paths["text_to_text", kind] = result["export_path"]
+
+    tagging = token_classification.TokenClassificationTask(name="ner", sample="ner", demo_texts=tuple(TEXTS[1:]))
+    for kind in TAGGER_KINDS:
+        config = tagging.config(model=kind, epochs=1, batch_size=8, verbose=0, model_options={"units": 8},
+                                export_dir=str(base / "export-ner" / kind), run_dir=str(base / "run-ner" / kind))
+        result = tagging.train(config, mirrored_strategy, log=lambda message: None)
+        paths["token_classification", kind] = result["export_path"]
     return paths
 
 
@@ -90,9 +98,11 @@ def test_every_kind_exports_under_mirrored_and_answers_in_a_fresh_process(export
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     shapes = [json.loads(line) for line in done.stdout.strip().splitlines()]
-    assert len(shapes) == len(CLASSIFIER_KINDS) + len(SEQ2SEQ_KINDS)
+    assert len(shapes) == len(CLASSIFIER_KINDS) + len(SEQ2SEQ_KINDS) + len(TAGGER_KINDS)
     for (task, _), shape in zip(exports, shapes):
         if task == "classification":
             assert shape["label"] == [2] and shape["probabilities"][0] == 2
+        elif task == "token_classification":
+            assert shape["entity_count"] == [2] and shape["entity_text"][0] == 2
         else:
             assert shape == {"output_text": [2]}

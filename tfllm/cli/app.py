@@ -63,17 +63,36 @@ class App:
     def all_extra_commands(self):
         return {**self.kind_commands(), **self.extra_commands}
 
-    def train_command(self, args, demo):
+    def config_from_args(self, args, demo):
+        """The task's config the parsed `train` / `demo` options describe (for the default `train_command`)."""
         raise NotImplementedError
+
+    def show_demo(self, export, result):
+        """Shows what the demo's in-memory export makes of the task's demo texts (on stderr)."""
+
+    def train_command(self, args, demo):
+        """Trains (`train_task`), shows the demo, reports; kinds may replace it."""
+        import os
+
+        result, export = self.train_task(args, demo)
+        if demo:
+            self.show_demo(export, result)
+        return self.report_training(result, os.path.join(result["run_dir"], "curves.png"))
 
     def evaluate_command(self, args):
         raise NotImplementedError
 
     def predict_command(self, args):
-        raise NotImplementedError
+        """One JSON line per text of `predict_texts(args)`: `task.predict`'s records; kinds may replace it."""
+        for record in self.task.predict(args.model_dir, predict_texts(args), args.batch_size):
+            cli.print_json(record)
+        return 0
 
     def export_command(self, args):
-        raise NotImplementedError
+        """`task.export_run` of `--run-dir` into `--export-dir`; kinds may replace it."""
+        path = self.task.export_run(args.run_dir, args.export_dir)
+        cli.print_json({"command": "export", "run_dir": args.run_dir, "export_path": path})
+        return 0
 
     # Shared.
 

@@ -139,6 +139,20 @@ def add_run_dir_argument(parser, default):
     )
 
 
+def add_finetuning_arguments(parser, defaults, title, backbone_help):
+    """Adds the group `title` with `--backbone`, `--backbone-lr-factor`, `--freeze-epochs` and
+    `--warmup-fraction` (defaults from the task's config `defaults`); returns the group."""
+    tune = parser.add_argument_group(title)
+    tune.add_argument("--backbone", metavar="DIR_OR_PRESET", help=backbone_help)
+    tune.add_argument("--backbone-lr-factor", type=positive_float, default=defaults.backbone_lr_factor,
+                      help="the backbone's learning rate as a share of the head's (default: %(default)s)")
+    tune.add_argument("--freeze-epochs", type=non_negative_int, default=defaults.freeze_epochs,
+                      help="epochs the backbone stays frozen first (default: %(default)s)")
+    tune.add_argument("--warmup-fraction", type=fraction, default=defaults.warmup_fraction,
+                      help="share of the steps the learning rate warms up over (default: %(default)s)")
+    return tune
+
+
 def add_training_arguments(parser):
     """Adds `--strategy`, `--simulate-devices` and `--mixed-precision` to `parser`.
 

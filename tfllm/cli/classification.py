@@ -1,11 +1,10 @@
 """The command line of a text-classification app (`tfllm.tasks.classification`)."""
 
 import dataclasses
-import os
 
 from tfllm import cli
 from tfllm.cli import arguments
-from tfllm.cli.app import App, log, predict_texts
+from tfllm.cli.app import App, log
 
 # The demo's sample is small (561 training texts): smaller batches give the
 # model enough steps per epoch, and early stopping ends it long before 30.
@@ -41,11 +40,11 @@ class ClassificationApp(App):
             pretrain.add_argument("--pretrain-data", metavar="PATH", help="a table of unlabeled texts (its --text-column; labels ignored)")
             pretrain.add_argument("--pretrain-dataset", choices=self.task.datasets, help="the texts of a public data set's train split ($TFLLM_DATA_DIR)")
             pretrain.add_argument("--pretrain-epochs", type=arguments.positive_int, default=defaults.pretrain_epochs, help="skip-gram passes over the texts (default: %(default)s)")
-            tune = parser.add_argument_group("fine-tuning a pre-trained backbone instead of --model")
-            tune.add_argument("--backbone", metavar="DIR_OR_PRESET", help="a backbone directory (apps/language_model.py pretrain writes one), its run directory, or a keras-hub preset such as bert_tiny_en_uncased (downloaded)")
-            tune.add_argument("--backbone-lr-factor", type=arguments.positive_float, default=defaults.backbone_lr_factor, help="the backbone's learning rate as a share of the head's (default: %(default)s)")
-            tune.add_argument("--freeze-epochs", type=arguments.non_negative_int, default=defaults.freeze_epochs, help="epochs the backbone stays frozen first (default: %(default)s)")
-            tune.add_argument("--warmup-fraction", type=arguments.fraction, default=defaults.warmup_fraction, help="share of the steps the learning rate warms up over (default: %(default)s)")
+            arguments.add_finetuning_arguments(
+                parser, defaults, "fine-tuning a pre-trained backbone instead of --model",
+                "a backbone directory (apps/language_model.py pretrain writes one), its run directory, or a "
+                "keras-hub preset such as bert_tiny_en_uncased (downloaded)",
+            )
         arguments.add_seed_argument(parser)
         arguments.add_export_argument(parser, self.default_export_dir())
         arguments.add_run_dir_argument(parser, self.default_run_dir())
@@ -92,16 +91,13 @@ class ClassificationApp(App):
             })
         return self.task.config(**settings)
 
-    def train_command(self, args, demo):
+    def show_demo(self, export, result):
         from tfllm.tasks.classifier_export import predict_outputs
 
-        result, export = self.train_task(args, demo)
-        if demo:
-            texts = list(self.task.demo_texts)
-            probabilities, label_ids = predict_outputs(export, texts)
-            for text, row, label_id in zip(texts, probabilities, label_ids):
-                log(f"  {result['labels'][label_id]:>10s} {row[label_id]:.2f}  {text}")
-        return self.report_training(result, os.path.join(result["run_dir"], "curves.png"))
+        texts = list(self.task.demo_texts)
+        probabilities, label_ids = predict_outputs(export, texts)
+        for text, row, label_id in zip(texts, probabilities, label_ids):
+            log(f"  {result['labels'][label_id]:>10s} {row[label_id]:.2f}  {text}")
 
     def evaluate_command(self, args):
         from tfllm import data
@@ -110,15 +106,4 @@ class ClassificationApp(App):
         frame = data.load_table(args.data, args.text_column, args.label_column, encoding=args.encoding)
         report = self.task.evaluate(loaded, frame, source=args.data, batch_size=args.batch_size)
         cli.print_json({"command": "evaluate", **report})
-        return 0
-
-    def predict_command(self, args):
-        texts = predict_texts(args)
-        for record in self.task.predict(args.model_dir, texts, args.batch_size):
-            cli.print_json(record)
-        return 0
-
-    def export_command(self, args):
-        path = self.task.export_run(args.run_dir, args.export_dir)
-        cli.print_json({"command": "export", "run_dir": args.run_dir, "export_path": path})
         return 0

@@ -194,3 +194,57 @@ class BackboneClassifier(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**_deserialize_backbone(config))
+
+
+@keras.saving.register_keras_serializable(package="tfllm")
+class BackboneTagger(keras.Model):
+    """A softmax tag per word on an `EncoderBackbone`, read at each word's first sub-word.
+
+    Args:
+        backbone: an `EncoderBackbone`.
+        num_tags: tags per word.
+        dropout: dropout rate before the output layer.
+        **kwargs: `keras.Model` arguments (`name`, ...).
+
+    Call arguments:
+        inputs: the backbone's inputs plus `word_starts`, int `(batch, words)`:
+            the position of each word's first sub-word (0 for padding words).
+        training: whether dropout is active.
+
+    Returns:
+        float32 tag probabilities `(batch, words, num_tags)`.
+    """
+
+    def __init__(self, backbone, num_tags, dropout=0.1, **kwargs):
+        _check_backbone(backbone, (EncoderBackbone,))
+        check_positive_ints(num_tags=num_tags)
+        check_rates(dropout=dropout)
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.num_tags = int(num_tags)
+        self.dropout = float(dropout)
+        self.output_dropout = keras.layers.Dropout(self.dropout, name="output_dropout")
+        self.output_dense = keras.layers.Dense(
+            self.num_tags, activation="softmax", kernel_initializer=truncated_normal(), dtype="float32",
+            name="output_dense",
+        )
+        self.output_dense.build((None, None, backbone.hidden_dim))
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    def call(self, inputs, training=None):
+        features = {name: inputs[name] for name in ("token_ids", "segment_ids", "padding_mask")}
+        sequence = self.backbone(features, training=training)["sequence_output"]  # (batch, length, hidden)
+        starts = ops.cast(inputs["word_starts"], "int32")[:, :, None]  # (batch, words, 1)
+        words = ops.take_along_axis(sequence, starts, axis=1)  # (batch, words, hidden)
+        return self.output_dense(self.output_dropout(words, training=training))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_tags": self.num_tags, "dropout": self.dropout})
+        return _serialize_backbone(config, self.backbone)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**_deserialize_backbone(config))

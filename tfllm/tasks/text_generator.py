@@ -218,16 +218,9 @@ class LoadedTextGenerator:
     """
 
     def __init__(self, path):
-        import tensorflow_text  # noqa: F401  (registers the WordPiece ops)
+        from tfllm.serving.export import ExportError, load_saved_model
 
-        from tfllm.serving.export import ExportError, resolve_model_dir
-
-        self.path = resolve_model_dir(path)
-        try:
-            self.loaded = tf.saved_model.load(self.path)
-        except (OSError, ValueError, tf.errors.OpError) as error:
-            message = " ".join(str(error).split())[:300]
-            raise ExportError(f"{self.path}: cannot load the SavedModel ({message})") from None
+        self.loaded, self.path = load_saved_model(path)
         signature = self.loaded.signatures.get(sig.SERVING_DEFAULT)
         if signature is None or sig.OUTPUT_TEXT not in signature.structured_outputs:
             raise ExportError(f"{self.path}: not a text-to-text export (no {sig.OUTPUT_TEXT!r} output)")

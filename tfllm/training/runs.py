@@ -119,15 +119,20 @@ def plot_history(history, path, title=None):
     return path
 
 
-def run_callbacks(run_dir, patience):
-    """The callbacks every app trains with: early stopping on val_loss (best weights restored),
-    the best weights saved to `run_dir.best_weights`, and TensorBoard logs in `run_dir.logs`."""
+def run_callbacks(run_dir, patience, monitor="val_loss", mode="min"):
+    """The callbacks every app trains with: early stopping on `monitor` (val_loss; best weights restored),
+    the best weights saved to `run_dir.best_weights`, and TensorBoard logs in `run_dir.logs`.
+
+    A `monitor` other than val_loss must be in the epoch's logs before these
+    callbacks run (a callback earlier in the list puts it there), with
+    `mode="max"` for a score that should rise.
+    """
     import keras
 
     return [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
         keras.callbacks.ModelCheckpoint(
-            run_dir.best_weights, monitor="val_loss", save_best_only=True, save_weights_only=True
+            run_dir.best_weights, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True
         ),
         # Writes per-epoch scalars for the train and validation splits; needs
         # the `tensorboard` package, a dependency of tfllm.
