@@ -56,7 +56,8 @@ TASK = TextToTextTask(
     target_column="target",
     dataset="spa_eng",
     sample="translation",
-    # The benchmarked recipe (docs/benchmarks.md).
+    # The benchmarked recipe (docs/benchmarks.md): BLEU 26.4 / chrF 50.3 (greedy) on spa_eng
+    # validation after about 45 minutes of training on 2 shared CPU cores.
     config=TextToTextConfig(
         vocabulary_size=8000, max_source_length=48, max_target_length=48, hidden_dim=256,
         num_layers=2, num_heads=4, intermediate_dim=512, dropout=0.1, epochs=4,
