@@ -16,50 +16,14 @@ TEXTS = ["great fun, i loved it", "Anna: are we still on for tonight?"]
 
 
 @pytest.fixture(scope="module")
-def exports(mirrored_strategy, tmp_path_factory):
-    """`{(task, kind): export path}`, each trained one epoch on a small built-in sample."""
-    from tfllm import data
-
+def exports(tmp_path_factory):
+    """`{(task, kind): export path}`, built in a fresh process by export_matrix_build.py."""
     base = tmp_path_factory.mktemp("matrix")
-    paths = {}
-    task = classification.ClassificationTask(name="sentiment", sample="sentiment", demo_texts=tuple(TEXTS[:1]))
-    frame = data.load_sample("sentiment").iloc[:48]
-    frames = data.train_val_split(frame, 0.25, seed=0)
-    for kind in CLASSIFIER_KINDS:
-        config = task.config(
-            model=kind, epochs=1, batch_size=8, vocabulary_size=200, max_length=32, verbose=0,
-            export_dir=str(base / "export" / kind), run_dir=str(base / "run" / kind),
-        )
-        result = task.train(config, mirrored_strategy, frames=frames, log=lambda message: None)
-        paths["classification", kind] = result["export_path"]
-
-    pairs = data.load_sample("summarization").iloc[:16]
-    seq2seq = text_to_text.TextToTextTask(
-        name="summarization", source_column="dialogue", target_column="summary", dataset="samsum",
-        sample="summarization", config=None, demo_config=None, demo_texts=tuple(TEXTS[1:]),
-        metrics=lambda *args: {},
-    )
-    split = (list(pairs.dialogue[:12]), list(pairs.summary[:12]), list(pairs.dialogue[12:]),
-             list(pairs.summary[12:]), "sample")
-    for kind in SEQ2SEQ_KINDS:
-        config = text_to_text.TextToTextConfig(
-            model=kind, vocabulary_size=200, max_source_length=32, max_target_length=8, hidden_dim=16,
-            num_layers=1, num_heads=2, intermediate_dim=16, epochs=1, batch_size=8, verbose=0,
-        )
-        result = seq2seq.train(
-            config, split, decoding={"strategy": "greedy"}, run_dir=str(base / "run-s2s" / kind),
-            strategy=mirrored_strategy, eval_limit=2, export_dir=str(base / "export-s2s" / kind),
-            log=lambda message: None,
-        )
-        paths["text_to_text", kind] = result["export_path"]
-
-    tagging = token_classification.TokenClassificationTask(name="ner", sample="ner", demo_texts=tuple(TEXTS[1:]))
-    for kind in TAGGER_KINDS:
-        config = tagging.config(model=kind, epochs=1, batch_size=8, verbose=0, model_options={"units": 8},
-                                export_dir=str(base / "export-ner" / kind), run_dir=str(base / "run-ner" / kind))
-        result = tagging.train(config, mirrored_strategy, log=lambda message: None)
-        paths["token_classification", kind] = result["export_path"]
-    return paths
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    done = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "export_matrix_build.py"), str(base)],
+                          capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {(task, kind): path for task, kind, path in json.loads(done.stdout.strip().splitlines()[-1])}
 
 
 def _graph_ops(path):
