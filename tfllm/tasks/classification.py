@@ -377,13 +377,12 @@ def load_run_export(run_dir):
     """
     import tfllm.models  # noqa: F401  (registers the model classes)
     from tfllm import data, text
-    from tfllm.training.runs import load_trained_model
+    from tfllm.training.runs import load_trained_model, read_run_metadata
 
     model = load_trained_model(run_dir)
     run_dir = os.fspath(run_dir)
     labels = data.LabelVocabulary.load(os.path.join(run_dir, "labels.txt"))
-    with open(os.path.join(run_dir, "metadata.json"), encoding="utf-8") as file:
-        metadata = json.load(file)
+    metadata = read_run_metadata(run_dir)
     if metadata.get("backbone"):
         from tfllm.tasks.backbone_finetuning import backbone_tokenizer
 

@@ -350,12 +350,11 @@ def load_run_export(run_dir):
     import tfllm.models.span_predictor  # noqa: F401  (registers the model classes)
     from tfllm import text
     from tfllm.tasks.span_features import SpanFeaturizer
-    from tfllm.training.runs import load_trained_model
+    from tfllm.training.runs import load_trained_model, read_run_metadata
 
     model = load_trained_model(run_dir)
     run_dir = os.fspath(run_dir)
-    with open(os.path.join(run_dir, "metadata.json"), encoding="utf-8") as file:
-        metadata = json.load(file)
+    metadata = read_run_metadata(run_dir)
     featurizer = SpanFeaturizer(text.load_vocabulary(os.path.join(run_dir, "vocabulary.txt")),
                                 **metadata["featurizer"])
     return QuestionAnsweringExport(featurizer, model, metadata["max_answer_length"], metadata)

@@ -1,6 +1,5 @@
 """The taggers a token-classification run trains, with their featurizers, and reloading a finished run."""
 
-import json
 import os
 
 LEARNING_RATE = 2e-3  # Adam, BiLSTM tagger
@@ -48,12 +47,11 @@ def load_run_export(run_dir):
     import tfllm.models  # noqa: F401  (registers the model classes)
     from tfllm.tasks.tagger_export import TaggerExport
     from tfllm.text import load_vocabulary
-    from tfllm.training.runs import load_trained_model
+    from tfllm.training.runs import load_trained_model, read_run_metadata
 
     model = load_trained_model(run_dir)
     run_dir = os.fspath(run_dir)
-    with open(os.path.join(run_dir, "metadata.json"), encoding="utf-8") as file:
-        metadata = json.load(file)
+    metadata = read_run_metadata(run_dir)
     tags = load_vocabulary(os.path.join(run_dir, "tags.txt"))
     if metadata.get("backbone"):
         from tfllm.tasks.backbone_tagging import backbone_featurizer

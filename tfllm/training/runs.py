@@ -163,6 +163,12 @@ def fit_in_run_dir(model, train_data, val_data, run_dir, *, epochs, callbacks=()
     return history, seconds
 
 
+def read_run_metadata(run_dir):
+    """The `metadata.json` a finished run wrote in `run_dir` (a dict)."""
+    with open(os.path.join(os.fspath(run_dir), "metadata.json"), encoding="utf-8") as file:
+        return json.load(file)
+
+
 def load_trained_model(run_dir):
     """The `model.keras` a finished run saved in `run_dir` (uncompiled).
 
