@@ -1,5 +1,6 @@
 """int8/int4 quantization of tfllm layers and classifiers: numbers, export, op check."""
 
+import gc
 import http.client
 import json
 import os
@@ -55,6 +56,29 @@ def test_quantize_model_reaches_every_tfllm_layer_of_a_transformer():
         quantize_model(model, "int8")
     with pytest.raises(ValueError, match="int8, int4"):
         quantize_model(build_classifier("fasttext", 50, 2, 8), "int2")
+
+
+def test_quantizing_runs_one_full_garbage_collection_not_one_per_kernel():
+    # Keras collects all garbage each time a layer deletes a variable; with
+    # TensorFlow loaded each such collection scans about a million objects.
+    from tfllm.models.classifier import build_classifier
+
+    model = build_classifier("transformer", 50, 2, 8, embedding_dim=8, intermediate_dim=16, num_layers=2)
+    model(np.ones((1, 4), "int32"))
+    full = []
+
+    def count(phase, info):
+        if phase == "stop" and info["generation"] == 2 and not gc.get_freeze_count():
+            full.append(info)
+
+    gc.callbacks.append(count)
+    try:
+        quantize_model(model, "int8")
+    finally:
+        gc.callbacks.remove(count)
+    assert len(quantized_layers(model)) >= 8
+    assert 1 <= len(full) <= 2
+    assert not gc.get_freeze_count()
 
 
 def variables_bytes(path):

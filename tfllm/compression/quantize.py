@@ -4,7 +4,7 @@ import warnings
 
 import keras
 
-from tfllm.layers.quantized_kernels import QUANTIZATION_MODES, QuantizedKernels
+from tfllm.layers.quantized_kernels import QUANTIZATION_MODES, QuantizedKernels, one_collection
 
 
 def quantize_model(model, mode="int8"):
@@ -44,13 +44,13 @@ def quantize_model(model, mode="int8"):
         config = keras.quantizers.Int8QuantizationConfig(activation_quantizer=None)
     else:
         config = keras.quantizers.Int4QuantizationConfig(activation_quantizer=None)
-    with warnings.catch_warnings():
+    with one_collection(), warnings.catch_warnings():
         # Keras warns once per layer it cannot quantize (dropout, norms, LSTM cells).
         warnings.simplefilter("ignore")
         model.quantize(config=config)
-    for layer in model._flatten_layers():
-        if isinstance(layer, QuantizedKernels) and not getattr(layer, "_is_quantized", False):
-            layer.quantize(mode)
+        for layer in model._flatten_layers():
+            if isinstance(layer, QuantizedKernels) and not getattr(layer, "_is_quantized", False):
+                layer.quantize(mode)
     return model
 
 
