@@ -21,11 +21,19 @@ TINY_SEQ2SEQ = [
 APPS = {
     "sentiment": ["--model", "transformer", "--batch-size", "4", "--vocabulary-size", "300", "--max-length", "32"],
     "summarization": TINY_SEQ2SEQ,
+    "ner": ["--batch-size", "16"],
+    "qa": [
+        "--vocabulary-size", "400", "--num-layers", "1", "--num-heads", "2", "--hidden-dim", "16",
+        "--intermediate-dim", "32", "--max-seq-length", "48", "--doc-stride", "16", "--max-query-length", "12",
+        "--max-answer-length", "8", "--batch-size", "16",
+    ],
 }
 # (app, seed): the seed picks after which backed-up epoch, and how long after it, the kill lands.
-# One app per task: dialogue trains through the same `TextToTextTask.train` as
-# summarization (only its data differ), so killing it proves nothing more.
-CASES = [("sentiment", 0), ("summarization", 1)]
+# One app per task: dialogue and translation train through the same
+# `TextToTextTask.train` as summarization (only their data differ), so killing
+# them proves nothing more; the language model's pre-training has its own
+# kill test in test_language_model.py.
+CASES = [("sentiment", 0), ("summarization", 1), ("ner", 2), ("qa", 3)]
 
 
 def _command(app, tmp_path):
