@@ -41,10 +41,10 @@ def dialogue_metrics(sources, references, predictions, perplexity):
     }
 
 
-def read_dailydialog_file(path):
+def read_dailydialog_file(path, encoding="utf-8"):
     from tfllm.data import read_dailydialog
 
-    return read_dailydialog(path)
+    return read_dailydialog(path, encoding=encoding)
 
 
 def _add_chat_arguments(parser):

@@ -44,10 +44,10 @@ def translation_metrics(sources, references, predictions, perplexity=None):
     }
 
 
-def read_pair_file(path):
+def read_pair_file(path, encoding="utf-8"):
     from tfllm.data import read_translation_pairs
 
-    return read_translation_pairs(path)
+    return read_translation_pairs(path, encoding=encoding)
 
 
 TASK = TextToTextTask(

@@ -13,6 +13,8 @@ import harness
 import numpy as np
 import pytest
 
+from tfllm.data import DataError
+
 ROOT = harness.REPO_ROOT
 TINY = [
     "--epochs", "1", "--vocabulary-size", "300", "--max-source-length", "16",
@@ -178,6 +180,15 @@ def test_attention_draws_rows_that_sum_to_one(app, trained, run_model, tmp_path,
     image = matplotlib.image.imread(png)
     # Two rows (layers) of two panels (heads), each at least 100 pixels across.
     assert image.shape[0] > 200 and image.shape[1] > 200 and image[..., :3].std() > 0.05
+
+
+def test_pair_text_files_are_read_in_the_encoding_given(app, tmp_path):
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("Coffee.\tCaf\xe9.\nGood night.\tBuenas noches.\n", encoding="utf-16")
+    sources, targets, _ = app.TASK.read_pairs(data=str(pairs), encoding="utf-16")
+    assert (sources, targets) == (["Coffee.", "Good night."], ["Caf\xe9.", "Buenas noches."])
+    with pytest.raises(DataError, match="not valid utf-8"):
+        app.TASK.read_pairs(data=str(pairs))
 
 
 def test_bad_input_exits_2_with_one_line_naming_the_place(app, tmp_path, capsys):

@@ -108,6 +108,17 @@ def test_read_dailydialog_pairs_and_context_turns(tmp_path):
         read_dailydialog(bad)
 
 
+def test_read_dailydialog_in_another_encoding_or_with_a_bad_byte(tmp_path):
+    utf16 = tmp_path / "dialogues_train.txt"
+    utf16.write_text(DIALOGUES.replace("beer", "caf\xe9"), encoding="utf-16")
+    frame = read_dailydialog(utf16, encoding="utf-16")
+    assert frame.context[0] == "Say , Jim , how about a caf\xe9 ?" and len(frame) == 3
+    latin = write(tmp_path / "latin.txt", DIALOGUES.encode() + "Caf\xe9 ? __eou__ Oui . __eou__\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.txt: line 3: not valid utf-8 \(byte 0xe9\); pass the file's"):
+        read_dailydialog(latin)
+    assert read_dailydialog(latin, encoding="latin-1").context.tolist()[-1] == "Caf\xe9 ?"
+
+
 def test_read_translation_pairs(tmp_path):
     frame = read_translation_pairs(write(tmp_path / "spa.txt", SPA))
     assert frame.source.tolist() == ["Go.", "Go.", "I am hungry."]

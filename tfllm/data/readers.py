@@ -151,7 +151,7 @@ def _dailydialog_file(path, split):
     )
 
 
-def read_dailydialog(path_or_dir, split="train", *, context_turns=1, turn_separator="\n"):
+def read_dailydialog(path_or_dir, split="train", *, context_turns=1, turn_separator="\n", encoding="utf-8"):
     """Reads DailyDialog and turns each dialogue into context/response pairs.
 
     Every utterance after the first becomes a response; its context is the
@@ -167,6 +167,7 @@ def read_dailydialog(path_or_dir, split="train", *, context_turns=1, turn_separa
         split: the split to look for inside a directory.
         context_turns: how many previous utterances form the context (>= 1).
         turn_separator: string joining context utterances.
+        encoding: the file's text encoding.
 
     Returns:
         DataFrame with "context", "response" and "dialogue_id" (0-based line
@@ -178,30 +179,24 @@ def read_dailydialog(path_or_dir, split="train", *, context_turns=1, turn_separa
     if os.path.getsize(path) == 0:
         raise DataError("file is empty", path=path)
     contexts, responses, ids = [], [], []
-    with open(path, "rb") as f:
-        for line_number, raw in enumerate(f, start=1):
-            try:
-                # The file may start with a byte order mark, which is not text.
-                line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
-            except UnicodeDecodeError:
-                raise DataError(
-                    "not valid UTF-8; pass a UTF-8 file", path=path, row=line_number
-                ) from None
-            if not line.strip():
-                continue
-            turns = [" ".join(turn.split()) for turn in line.split("__eou__")]
-            turns = [turn for turn in turns if turn]
-            if len(turns) < 2:
-                raise DataError(
-                    "a dialogue needs at least 2 utterances separated by __eou__",
-                    path=path,
-                    row=line_number,
-                )
-            for index in range(1, len(turns)):
-                start = max(0, index - context_turns)
-                contexts.append(turn_separator.join(turns[start:index]))
-                responses.append(turns[index])
-                ids.append(line_number - 1)
+    # Decoded whole, like the pair files: cutting UTF-16 bytes at b"\n" would split characters.
+    for line_number, line in enumerate(read_text(path, encoding).split("\n"), start=1):
+        line = line.lstrip("\ufeff")
+        if not line.strip():
+            continue
+        turns = [" ".join(turn.split()) for turn in line.split("__eou__")]
+        turns = [turn for turn in turns if turn]
+        if len(turns) < 2:
+            raise DataError(
+                "a dialogue needs at least 2 utterances separated by __eou__",
+                path=path,
+                row=line_number,
+            )
+        for index in range(1, len(turns)):
+            start = max(0, index - context_turns)
+            contexts.append(turn_separator.join(turns[start:index]))
+            responses.append(turns[index])
+            ids.append(line_number - 1)
     if not responses:
         raise DataError("no dialogues", path=path)
     return pd.DataFrame({"context": contexts, "response": responses, "dialogue_id": ids})

@@ -37,8 +37,8 @@ class TextToTextTask:
         demo_texts: inputs the demo generates for at the end.
         metrics: `metrics(sources, references, predictions, perplexity)`
             -> dict; `perplexity()` computes teacher-forced perplexity.
-        read_file: optional `read_file(path) -> frame (source, target
-            columns)` for `.txt` files `load_table` does not read, or None.
+        read_file: optional `read_file(path, encoding) -> frame (source,
+            target columns)` for `.txt` files `load_table` does not read, or None.
         decoding: the decoding strategy `train` scores and exports with by
             default (the benchmarked one).
         context_turns: for dialogue tasks, the default turns of context
@@ -85,7 +85,7 @@ class TextToTextTask:
             frame = self._turns(tables.load_dataset(dataset, split, data_dir=data_dir), context_turns)
             sources, targets, description = frame[self.source_column], frame[self.target_column], f"{dataset} {split}"
         elif self.read_file is not None and data.endswith(".txt"):
-            frame = self._turns(self.read_file(data), context_turns)
+            frame = self._turns(self.read_file(data, encoding), context_turns)
             sources, targets, description = frame[self.source_column], frame[self.target_column], data
         else:
             frame = tables.load_table(
