@@ -78,7 +78,7 @@ def test_entity_table_reads_json_spans(tmp_path):
     ('"[[0, 4, ""PER""], [2, 6, ""LOC""]]"', "entity 2 [2, 6) overlaps the one before"),
     ('"[[0, 4]]"', "entity 1: expected [start, end, type]"),
     ('"[[0, ""4"", ""PER""]]"', "start and end must be integers"),
-    ("not json", "row 1: column 'entities': not a JSON list"),
+    ("not json", "row 1: column 'entities': not valid JSON"),
 ])
 def test_entity_table_errors_name_row_and_column(tmp_path, cell, needle):
     path = write(tmp_path, f"text,entities\nAnna Berg,{cell}\n", "spans.csv")

@@ -19,6 +19,8 @@ from tfllm.data import (
     read_sst2,
     read_translation_pairs,
 )
+from tfllm.data.conll import read_conll, read_entity_table
+from tfllm.data.squad import read_squad
 
 
 def write(tmp_path, name, content):
@@ -242,3 +244,60 @@ def test_byte_order_mark_stays_out_of_dailydialog_and_imdb_texts(tmp_path):
     (tmp_path / "neg").mkdir()
     write(tmp_path / "pos", "0_9.txt", b"\xef\xbb\xbfGreat.")
     assert read_imdb(tmp_path).text.tolist() == ["Great."]
+
+
+LONG_NUMBER = b"1" * 5000  # over Python's int_max_str_digits (4300)
+ENTITIES = "row 1: column 'entities': "
+
+
+def squad_file(answer_start=0, title="T", text="a"):
+    answers = [{"text": text, "answer_start": answer_start}]
+    qas = [{"id": "q", "question": "Which?", "answers": answers}]
+    return json.dumps({"data": [{"title": title, "paragraphs": [{"context": "abc", "qas": qas}]}]}).encode()
+
+
+@pytest.mark.parametrize(
+    "name,content,read,where",
+    [
+        ("long.json", b'[{"text": "a", "label": ' + LONG_NUMBER + b"}]", load_table, ""),
+        ("long.jsonl", b'{"text": "a", "label": 1}\n{"label": ' + LONG_NUMBER + b"}\n", load_table, "line 2: "),
+        ("long_squad.json", LONG_NUMBER, read_squad, ""),
+        ("long.csv", b'text,entities\nabc,"[[' + LONG_NUMBER + b', 1, ""A""]]"\n', read_entity_table, ENTITIES),
+        ("deep_squad.json", b"[" * 100_000, read_squad, ""),
+        ("deep.csv", b"text,entities\nabc," + b"[" * 100_000 + b"\n", read_entity_table, ENTITIES),
+    ],
+    ids=["table-json", "table-jsonl", "squad-long", "entities-long", "squad-deep", "entities-deep"],
+)
+def test_json_too_long_or_too_deep_to_parse(tmp_path, name, content, read, where):
+    # json.loads raised ValueError (digits) or RecursionError (nesting).
+    path = write(tmp_path, name, content)
+    message = message_of(lambda: read(path))
+    assert message.startswith(f"{path}: {where}") and ("too long" in message or "too deeply" in message), message
+
+
+def test_negative_answer_start_is_refused(tmp_path):
+    # context[-3:-2] read "a" from the end, so a negative offset passed the check.
+    path = write(tmp_path, "squad.json", squad_file(answer_start=-3))
+    assert "answer_start must be an integer from 0, got -3" in message_of(lambda: read_squad(path))
+
+
+@pytest.mark.parametrize(
+    "name,content,read",
+    [
+        ("huge.conll", b"word X" + b"x" * 100_000 + b"\n", read_conll),
+        ("huge_title.json", squad_file(answer_start=1, title="t" * 100_000), read_squad),
+        ("huge_answer.json", squad_file(answer_start=1, text="b" * 100_000), read_squad),
+        ("huge.jsonl", b'{"text": "abc", "entities": [[0, 1, "' + b"x " * 50_000 + b'"]]}\n', read_entity_table),
+    ],
+    ids=["conll-tag", "squad-title", "squad-answer", "entity-type"],
+)
+def test_huge_values_are_cut_in_messages(tmp_path, name, content, read):
+    # The whole value was quoted: messages of 100 000 characters.
+    path = write(tmp_path, name, content)
+    message_of(lambda: read(path))
+
+
+def test_entity_table_with_a_repeated_entities_column(tmp_path):
+    # pandas renamed the second one and the first was read silently.
+    path = write(tmp_path, "spans.csv", b'text,entities,entities\nabc,[],"[[0, 1, ""A""]]"\n')
+    assert "names column 'entities' more than once" in message_of(lambda: read_entity_table(path))

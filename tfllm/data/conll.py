@@ -15,12 +15,11 @@ Both raise `DataError` naming the file, line or row and field.
 """
 
 import dataclasses
-import json
 import os
 import re
 
-from tfllm.data.errors import DataError
-from tfllm.data.formats import check_file, read_text
+from tfllm.data.errors import DataError, shorten
+from tfllm.data.formats import check_file, parse_json, read_text
 
 _TAG = re.compile(r"O|[BI]-\S+")
 TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".json", ".jsonl", ".ndjson", ".parquet", ".pq")
@@ -102,7 +101,7 @@ def read_conll(path, encoding="utf-8"):
         elif len(fields) != columns:
             raise DataError(f"line {number}: expected {columns} columns like line 1, found {len(fields)}", path=path)
         if not _TAG.fullmatch(fields[-1]):
-            raise DataError(f"line {number}: tag {fields[-1]!r} is not IOB (O, B-TYPE or I-TYPE)", path=path)
+            raise DataError(f"line {number}: tag {shorten(fields[-1])} is not IOB (O, B-TYPE or I-TYPE)", path=path)
         words.append(fields[0])
         sentence_tags.append(fields[-1])
     if words:
@@ -124,19 +123,18 @@ def _span(value, path, row, column, index):
         raise DataError(f"{where}: expected [start, end, type] or an object with start, end, type", path=path, row=row)
     start, end, kind = value
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
-        raise DataError(f"{where}: start and end must be integers, got {start!r} and {end!r}", path=path, row=row)
+        raise DataError(
+            f"{where}: start and end must be integers, got {shorten(start)} and {shorten(end)}", path=path, row=row
+        )
     if not isinstance(kind, str) or not re.fullmatch(r"[^\s]+", kind):
-        raise DataError(f"{where}: type must be a word, got {kind!r}", path=path, row=row)
+        raise DataError(f"{where}: type must be a word, got {shorten(kind)}", path=path, row=row)
     return start, end, kind
 
 
 def parse_entities(value, text, *, path, row, column):
     """The `[(start, end, type), ...]` spans one table cell holds, checked against its text."""
     if isinstance(value, str):
-        try:
-            value = json.loads(value) if value.strip() else []
-        except json.JSONDecodeError as error:
-            raise DataError(f"column {column!r}: not a JSON list ({error.msg})", path=path, row=row) from None
+        value = parse_json(value, path, where=f"column {column!r}", row=row) if value.strip() else []
     if hasattr(value, "tolist"):
         value = value.tolist()
     if value is None or (isinstance(value, float) and value != value):
@@ -165,17 +163,15 @@ def read_entity_table(path, text_column="text", entities_column="entities", enco
             list of spans inside its text (naming the row and column).
     """
     from tfllm.data.frames import read_frame
-    from tfllm.data.tables import select_columns
+    from tfllm.data.tables import column_values, select_columns
 
     path = os.fspath(path)
     frame = read_frame(path, encoding=encoding, text_columns=[text_column, entities_column])
-    if entities_column not in frame.columns:
-        columns = ", ".join(repr(str(c)) for c in list(frame.columns)[:20])
-        raise DataError(f"no entities column {entities_column!r}; columns are: {columns}", path=path)
+    entities = column_values(frame, entities_column, path, "entities")
     texts = select_columns(frame, path, {text_column: "text"}).text.tolist()
     spans = [
         parse_entities(value, text, path=path, row=row, column=entities_column)
-        for row, (value, text) in enumerate(zip(frame[entities_column].tolist(), texts), start=1)
+        for row, (value, text) in enumerate(zip(entities.tolist(), texts), start=1)
     ]
     return texts, spans
 

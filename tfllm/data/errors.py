@@ -34,5 +34,13 @@ class DataError(ValueError):
         return (_rebuild, (self.problem, self.path, self.row))
 
 
+def shorten(value, limit=40):
+    """`repr(value)` cut to about `limit` characters, for messages quoting values read from a file."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= limit else value[:limit] + "...")
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _rebuild(problem, path, row):
     return DataError(problem, path=path, row=row)

@@ -2,6 +2,7 @@
 
 import bz2
 import gzip
+import json
 import lzma
 import os
 import zlib
@@ -126,3 +127,22 @@ def decode_text(path, raw, encoding):
         raise decode_error(path, error, encoding, raw=raw, line=line) from None
     except LookupError:
         raise DataError(f"unknown encoding {encoding!r}", path=path) from None
+
+
+def parse_json(text, path, *, where=None, row=None):
+    """`json.loads(text)`, or a one-line DataError `path: [row R: ]where: problem`.
+
+    `where` defaults to the line of a syntax error. Besides `JSONDecodeError`,
+    json.loads raises RecursionError (one level of recursion per nesting
+    level) and ValueError (an integer over Python's int_max_str_digits).
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        problem = "JSON nested too deeply"
+    except json.JSONDecodeError as error:
+        problem = f"not valid JSON ({error.msg})"
+        where = where or f"line {error.lineno}"
+    except ValueError:
+        problem = "not valid JSON (a number too long to read)"
+    raise DataError(f"{where}: {problem}" if where else problem, path=path, row=row) from None

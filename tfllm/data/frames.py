@@ -1,7 +1,6 @@
 """Parsing CSV, TSV, JSON, JSONL and Parquet files into DataFrames with row-precise errors."""
 
 import csv
-import json
 import os
 import re
 
@@ -16,14 +15,12 @@ from tfllm.data.formats import (
     check_file,
     decode_error,
     infer_format,
+    parse_json,
     python_encoding,
     read_bytes,
     read_error,
     read_text,
 )
-
-# json.loads recurses once per nesting level; no table nests this deep.
-_TOO_DEEP = "JSON nested too deeply to be a table"
 
 
 def _read_delimited(path, fmt, encoding, text_columns):
@@ -128,14 +125,7 @@ def _read_json(path, encoding):
     text = read_text(path, encoding)
     if not text.strip():
         raise DataError("file is empty", path=path)
-    try:
-        data = json.loads(text)
-    except RecursionError:
-        raise DataError(_TOO_DEEP, path=path) from None
-    except json.JSONDecodeError as error:
-        raise DataError(
-            f"line {error.lineno}: not valid JSON ({error.msg})", path=path
-        ) from None
+    data = parse_json(text, path)
     if isinstance(data, dict):
         # {"column": [values...]} (pandas' default orient) or {"data": [records]}.
         lists = [value for value in data.values() if isinstance(value, list)]
@@ -167,14 +157,7 @@ def _read_jsonl(path, encoding):
     for line_number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except RecursionError:
-            raise DataError(f"line {line_number}: {_TOO_DEEP}", path=path) from None
-        except json.JSONDecodeError as error:
-            raise DataError(
-                f"line {line_number}: not valid JSON ({error.msg})", path=path
-            ) from None
+        record = parse_json(line, path, where=f"line {line_number}")
         if not isinstance(record, dict):
             raise DataError(
                 f"line {line_number}: expected a JSON object, found "

@@ -5,7 +5,7 @@ import os
 import numpy as np
 
 from tfllm._files import write_text_atomically
-from tfllm.data.errors import DataError
+from tfllm.data.errors import DataError, shorten
 
 
 def _label_key(labels):
@@ -154,9 +154,8 @@ class LabelVocabulary:
                 raise DataError("empty label", path=path, row=index + 1)
             key = label.strip()
             if key in first_row:
-                shown = repr(key if len(key) <= 40 else key[:40] + "...")
                 raise DataError(
-                    f"label {shown} repeats row {first_row[key]}", path=path, row=index + 1
+                    f"label {shorten(key)} repeats row {first_row[key]}", path=path, row=index + 1
                 )
             first_row[key] = index + 1
         try:

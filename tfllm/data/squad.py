@@ -13,11 +13,10 @@ point at its `text` in the context, a missing key. The built-in sample
 
 import dataclasses
 import importlib.resources
-import json
 import os
 
-from tfllm.data.errors import DataError
-from tfllm.data.formats import check_file, read_text
+from tfllm.data.errors import DataError, shorten
+from tfllm.data.formats import check_file, parse_json, read_text
 
 SAMPLE = "squad_sample.json"
 
@@ -45,9 +44,13 @@ class SquadQuestion:
         return [text for text, _ in self.answers]
 
 
+def _cut(text, limit=40):
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _where(article, title, qid=None):
-    place = f"article {article}" + (f" ({title})" if title else "")
-    return f"{place}: question {qid}" if qid is not None else place
+    place = f"article {article}" + (f" ({_cut(title)})" if title else "")
+    return f"{place}: question {_cut(qid)}" if qid is not None else place
 
 
 def _string(value, path, where, field, allow_empty=False):
@@ -72,13 +75,16 @@ def _answers(raw, context, path, where):
             raise DataError(f"{where}: {field} needs 'text' and 'answer_start'", path=path)
         text = _string(answer["text"], path, where, f"{field}.text")
         start = answer["answer_start"]
-        if isinstance(start, bool) or not isinstance(start, int):
-            raise DataError(f"{where}: {field}.answer_start must be an integer, got {start!r}", path=path)
-        if context[start:start + len(text)] != text:
-            found = context[max(start, 0):max(start, 0) + len(text)]
+        # A negative start would slice from the end of the context.
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
             raise DataError(
-                f"{where}: {field}.answer_start {start} does not match its text {text!r} "
-                f"(the context there reads {found!r})", path=path,
+                f"{where}: {field}.answer_start must be an integer from 0, got {shorten(start)}", path=path
+            )
+        if context[start:start + len(text)] != text:
+            found = context[start:start + len(text)]
+            raise DataError(
+                f"{where}: {field}.answer_start {start} does not match its text {shorten(text)} "
+                f"(the context there reads {shorten(found)})", path=path,
             )
         answers.append((text, start))
     return tuple(answers)
@@ -132,10 +138,7 @@ def read_squad(path, *, require_answers=True, encoding="utf-8"):
     """
     path = os.fspath(path)
     check_file(path)
-    try:
-        document = json.loads(read_text(path, encoding))
-    except json.JSONDecodeError as error:
-        raise DataError(f"line {error.lineno}: not valid JSON ({error.msg})", path=path) from None
+    document = parse_json(read_text(path, encoding), path)
     return parse_squad(document, path, require_answers=require_answers)
 
 

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from tfllm.data.errors import DataError
+from tfllm.data.errors import DataError, shorten
 from tfllm.data.frames import read_frame
 
 logger = logging.getLogger("tfllm.data")
@@ -21,21 +21,17 @@ def _missing_mask(values):
     return missing
 
 
-def _short(name, limit=40):
-    text = str(name)
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
 def _column_list(columns, limit=20):
     # A broken header can be one huge field or thousands of fields; the
     # message stays one readable line either way.
-    names = [_short(c) for c in columns[:limit]]
+    names = [shorten(str(c)) for c in columns[:limit]]
     if len(columns) > limit:
         names.append(f"... ({len(columns) - limit} more)")
     return ", ".join(names)
 
 
-def _column(frame, name, path, role):
+def column_values(frame, name, path, role):
+    """The column `name` of a frame read from `path`, or a DataError: missing, repeated, or bytes that are not UTF-8."""
     if name not in frame.columns:
         existing = _column_list(list(frame.columns))
         hint = " (pass label_column=None for unlabelled files)" if role == "label" else ""
@@ -119,13 +115,13 @@ def select_columns(
     selected = {}
     invalid = np.zeros(len(frame), dtype=bool)
     for source, target in columns.items():
-        values = _column(frame, source, path, "text")
+        values = column_values(frame, source, path, "text")
         mask = _missing_mask(values)
         _describe_missing(path, mask, f"empty text in column {source!r}", drop_empty)
         invalid |= mask
         selected[target] = values
     if label_column is not None:
-        values = _column(frame, label_column, path, "label")
+        values = column_values(frame, label_column, path, "label")
         mask = _missing_mask(values)
         _describe_missing(path, mask, f"missing label in column {label_column!r}", drop_empty)
         invalid |= mask
