@@ -1,15 +1,12 @@
 """Property-based fuzzing of the corpus readers and label files, and a smoke run of bench/_fuzz_data.py."""
 
-import importlib.util
-import os
 import random
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tfllm.data import (
-    DataError,
     LabelVocabulary,
     read_dailydialog,
     read_imdb,
@@ -18,28 +15,7 @@ from tfllm.data import (
     read_translation_pairs,
 )
 
-FUZZ_MODULE = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "_fuzz_data.py")
-
-
-def fuzz_settings(examples):
-    return settings(
-        derandomize=True,
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
-
-
-def outcome(call, root):
-    """The reader's frame, or None after checking its DataError is one line naming a file under `root`."""
-    try:
-        return call()
-    except DataError as error:
-        message = str(error)
-        assert "\n" not in message and message.startswith(str(root)), message
-        assert len(message) < 1000, message[:300]
-        return None
+from fuzzing import ENCODED, fuzz_settings, load_bench_module, outcome
 
 
 def assert_texts(frame, columns, texts, nonblank=True):
@@ -49,19 +25,6 @@ def assert_texts(frame, columns, texts, nonblank=True):
         assert all(isinstance(v, str) and (v.strip() or not nonblank) for v in frame[column]), column
 
 
-# Fragments of each format's syntax, so random files look like almost-valid ones.
-PIECES = st.sampled_from(
-    [
-        "__eou__", " __eou__ ", "\t", "\n", "\r\n", '"', ",", "\x00", "\ufeff", "\u2028", "\x85",
-        "caf\xe9", "sentence", "label", "dialogue", "summary", "id", "text", "0", "1", " ", "<br />",
-    ]
-)
-TEXTISH = st.lists(st.one_of(PIECES, st.text(max_size=6)), max_size=25).map("".join)
-ENCODED = st.one_of(
-    TEXTISH.map(lambda text: text.encode("utf-8")),
-    TEXTISH.map(lambda text: text.encode("utf-16")),
-    st.binary(max_size=200),
-)
 SAMSUM = (read_samsum, ["dialogue", "summary"], ["dialogue", "summary"], True)
 # (reader, its columns, the text columns, whether texts are never blank)
 READERS = {
@@ -152,16 +115,9 @@ def test_label_vocabulary_round_trips(tmp_path, labels):
     assert LabelVocabulary.load(path) == vocabulary
 
 
-def load_fuzz_module():
-    spec = importlib.util.spec_from_file_location("_fuzz_data", FUZZ_MODULE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_bench_fuzz_targets_run_on_seeded_inputs():
     # Keeps bench/_fuzz_data.py working: every target, 30 seeded inputs each.
-    targets = load_fuzz_module().TARGETS
+    targets = load_bench_module("_fuzz_data").TARGETS
     assert len(targets) >= 10
     for name, target in targets.items():
         rng = random.Random(name)

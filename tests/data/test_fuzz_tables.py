@@ -17,21 +17,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tfllm.data import DataError, load_table
 
-
-def fuzz_settings(examples):
-    return settings(
-        derandomize=True,
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        # Each example overwrites the same file in tmp_path on purpose.
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
+from fuzzing import fuzz_settings
 
 
 # Texts that have broken parsers: separators, quotes, line breaks of every
