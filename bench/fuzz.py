@@ -1,7 +1,9 @@
 """Fuzzing benchmark: every fuzz target, the same number of cases each, one JSON line.
 
 Targets come from `bench/_fuzz_*.py` modules (`_fuzz_serving`: the model
-server's REST and gRPC APIs; `_fuzz_data`: the data loaders, when present).
+server's REST and gRPC APIs; `_fuzz_data`: the table and corpus loaders;
+`_fuzz_task_data`: the CoNLL, entity table, SQuAD and text corpus readers;
+a module missing from a checkout is skipped).
 Each module has `TARGETS: {name: callable(data: bytes)}`; a target raises
 `AssertionError` when a property fails, and any other exception is a crash.
 A module may add `SEEDS: {name: [bytes]}` (valid inputs to mutate) and
@@ -31,7 +33,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-MODULES = ("_fuzz_serving", "_fuzz_data")
+MODULES = ("_fuzz_serving", "_fuzz_data", "_fuzz_task_data")
 # Bytes that change how JSON, protobuf varints and text decoders read what follows.
 TOKENS = (b"{", b"}", b"[", b"]", b'"', b",", b":", b"\\u", b"\xff", b"\x00", b"\x80",
           b"\xc3", b"-1", b"1e999", b"99999999999999999999", b"null", b"\n", b"\r\n",
