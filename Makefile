@@ -16,8 +16,13 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 run: $(VENV)/.installed
 	$(PY) apps/sentiment.py
 
+# Test files run in parallel pytest workers (pytest-xdist): one per core, at
+# most 4, since each holds its own TensorFlow runtime (1-3 GB).
+# TEST_WORKERS=0 runs them all in this process.
+TEST_WORKERS ?= auto --maxprocesses 4
+
 test: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(VENV)/.installed
 	for b in bench/[!_]*.py; do $(PY) $$b || exit $$?; done

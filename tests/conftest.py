@@ -1,5 +1,6 @@
 """Test session set-up shared by every test module."""
 
+import collections
 import os
 import sys
 
@@ -21,6 +22,16 @@ try:
     )
 except RuntimeError:  # Runtime already initialised by a plugin; tests needing 2 devices skip.
     pass
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with the most slow tests run first (order within a file kept).
+
+    `make test` hands whole files to parallel workers in this order, so the
+    long files start early and the short ones fill in at the end.
+    """
+    slow = collections.Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.path])
 
 
 @pytest.fixture(autouse=True)
