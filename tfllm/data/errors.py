@@ -34,12 +34,14 @@ class DataError(ValueError):
         return (_rebuild, (self.problem, self.path, self.row))
 
 
+def cut(text, limit=40):
+    """`text`, or its first `limit` characters and "..." when it is longer."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def shorten(value, limit=40):
     """`repr(value)` cut to about `limit` characters, for messages quoting values read from a file."""
-    if isinstance(value, str):
-        return repr(value if len(value) <= limit else value[:limit] + "...")
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
+    return repr(cut(value, limit)) if isinstance(value, str) else cut(repr(value), limit)
 
 
 def _rebuild(problem, path, row):

@@ -181,7 +181,6 @@ def read_dailydialog(path_or_dir, split="train", *, context_turns=1, turn_separa
     contexts, responses, ids = [], [], []
     # Decoded whole, like the pair files: cutting UTF-16 bytes at b"\n" would split characters.
     for line_number, line in enumerate(read_text(path, encoding).split("\n"), start=1):
-        line = line.lstrip("\ufeff")
         if not line.strip():
             continue
         turns = [" ".join(turn.split()) for turn in line.split("__eou__")]

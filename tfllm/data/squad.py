@@ -15,7 +15,7 @@ import dataclasses
 import importlib.resources
 import os
 
-from tfllm.data.errors import DataError, shorten
+from tfllm.data.errors import DataError, cut, shorten
 from tfllm.data.formats import check_file, parse_json, read_text
 
 SAMPLE = "squad_sample.json"
@@ -44,13 +44,9 @@ class SquadQuestion:
         return [text for text, _ in self.answers]
 
 
-def _cut(text, limit=40):
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def _where(article, title, qid=None):
-    place = f"article {article}" + (f" ({_cut(title)})" if title else "")
-    return f"{place}: question {_cut(qid)}" if qid is not None else place
+    place = f"article {article}" + (f" ({cut(title)})" if title else "")
+    return f"{place}: question {cut(qid)}" if qid is not None else place
 
 
 def _string(value, path, where, field, allow_empty=False):
