@@ -19,10 +19,10 @@ run: $(VENV)/.installed
 # Test files run in parallel pytest workers (pytest-xdist): one per core, at
 # most 4, since each holds its own TensorFlow runtime (1-3 GB).
 # TEST_WORKERS=0 runs them all in this process.
-TEST_WORKERS ?= auto --maxprocesses 4
+TEST_WORKERS ?= auto
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 bench: $(VENV)/.installed
 	for b in bench/[!_]*.py; do $(PY) $$b || exit $$?; done
