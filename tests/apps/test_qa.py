@@ -153,6 +153,8 @@ def test_bad_input_exits_2_with_one_line(app, tmp_path):
         (["train", "--data", str(tmp_path / "missing.json")], "no such file"),
         (["train", "--data", str(bad)], "question q7: answers[0].answer_start 2 does not match"),
         (["train", "--data", str(bad), "--max-query-length", "62", "--max-seq-length", "64"], "leaves no room"),
+        (["train", "--data", str(bad), "--model", "bert"], "unknown model 'bert'; expected one of transformer, reader"),
+        (["train", "--data", str(bad), "--model", "reader", "--backbone", "x"], "use it with --model transformer"),
         (["evaluate", "--model-dir", str(tmp_path / "nothing"), "--data", str(bad)], "nothing"),
         (["predict", "--model-dir", str(tmp_path), "--context", "", "why?"], "--context is empty"),
         (["predict", "--model-dir", str(tmp_path), "--context", "It is red.", " "], "question 1 is empty"),

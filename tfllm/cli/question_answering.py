@@ -29,7 +29,13 @@ class QuestionAnsweringApp(App):
                                 help="a pre-trained encoder: a backbone directory, a run directory of "
                                      "`apps/language_model.py pretrain --objective mlm`, or a keras-hub preset "
                                      "(default: the same encoder from scratch)")
+        from tfllm.tasks.question_answering import MODEL_KINDS
+
         model = parser.add_argument_group("model and windows")
+        model.add_argument("--model", default=defaults.model, metavar="KIND",
+                           help=f"the span model trained from scratch: one of {', '.join(MODEL_KINDS)} "
+                                "(transformer: an encoder with a span head, the kind --backbone fine-tunes; "
+                                "reader: a BiLSTM reader with question-matching features; default: %(default)s)")
         for name in _SIZES:
             flag = "--" + name.replace("_", "-")
             model.add_argument(flag, type=arguments.positive_int, default=getattr(defaults, name),
@@ -71,9 +77,15 @@ class QuestionAnsweringApp(App):
                                  f"({args.max_seq_length - args.max_query_length - 3} tokens)")
         if not 0.0 <= args.dropout < 1.0:
             raise cli.UsageError(f"--dropout must be in [0, 1), got {args.dropout}")
+        from tfllm.tasks.question_answering import MODEL_KINDS
+
+        if args.model not in MODEL_KINDS:
+            raise cli.UsageError(f"unknown model {args.model!r}; expected one of {', '.join(MODEL_KINDS)}")
+        if args.model == "reader" and getattr(args, "backbone", None):
+            raise cli.UsageError("--backbone fine-tunes an encoder: use it with --model transformer")
         settings = {name: getattr(args, name) for name in (*_SIZES, *_RATES)}
-        settings.update({name: getattr(args, name) for name in ("val_fraction", "seed", "export_dir", "run_dir",
-                                                                "export")})
+        settings.update({name: getattr(args, name) for name in ("model", "val_fraction", "seed", "export_dir",
+                                                                "run_dir", "export")})
         if not demo:
             settings.update({name: getattr(args, name) for name in ("data", "validation_data", "encoding",
                                                                     "backbone")})

@@ -10,6 +10,15 @@ from tfllm.models.encoder_backbone import EncoderBackbone, truncated_normal
 _MASKED = -1e4
 
 
+def mask_span_logits(logits, segment_ids, padding_mask):
+    """float32 `logits` `(batch, length, 2)` with -1e4 where no answer starts or ends: outside
+    the context (segment 0, padding), except the first position ([CLS])."""
+    context = ops.logical_and(ops.greater_equal(segment_ids, 1), ops.not_equal(padding_mask, 0))
+    first = ops.equal(ops.arange(ops.shape(context)[1]), 0)[None, :]
+    allowed = ops.logical_or(context, first)[:, :, None]  # (batch, length, 1)
+    return ops.where(allowed, ops.cast(logits, "float32"), _MASKED)
+
+
 @keras.saving.register_keras_serializable(package="tfllm")
 class SpanPredictor(keras.Model):
     """Start and end logits of an answer span, one dense layer on an encoder's sequence output.
@@ -60,11 +69,7 @@ class SpanPredictor(keras.Model):
         features = {name: inputs[name] for name in ("token_ids", "segment_ids", "padding_mask")}
         sequence = self.backbone(features, training=training)["sequence_output"]
         logits = self.span_dense(self.output_dropout(sequence, training=training))  # (batch, length, 2)
-        context = ops.logical_and(ops.greater_equal(inputs["segment_ids"], 1),
-                                  ops.not_equal(inputs["padding_mask"], 0))
-        first = ops.equal(ops.arange(ops.shape(context)[1]), 0)[None, :]
-        allowed = ops.logical_or(context, first)[:, :, None]  # (batch, length, 1)
-        return ops.where(allowed, ops.cast(logits, "float32"), _MASKED)
+        return mask_span_logits(logits, inputs["segment_ids"], inputs["padding_mask"])
 
     def compile_from_config(self, config):
         """Leaves a copy or a loaded model uncompiled: fine-tuning optimizers (`ScaledAdam`, which

@@ -110,12 +110,16 @@ def load_for_classification(config, num_classes):
 
 
 def finetuning_optimizer(config, model, steps_per_epoch):
-    """`ScaledAdam` on a warm-up + linear decay schedule, and the callbacks its freezing needs."""
+    """`ScaledAdam` on a warm-up + linear decay schedule, and the callbacks its freezing needs.
+
+    The scale applies to `model.backbone`'s variables; a model without a backbone trains with plain Adam.
+    """
     from tfllm.training.optimizers import FreezeFor, ScaledAdam, WarmupLinearDecay
 
     total = max(1, steps_per_epoch * config.epochs)
     schedule = WarmupLinearDecay(config.learning_rate or 5e-4, total, int(total * config.warmup_fraction))
-    optimizer = ScaledAdam(model.backbone.trainable_variables, scale=config.backbone_lr_factor,
-                           learning_rate=schedule, clipnorm=1.0)
+    backbone = getattr(model, "backbone", None)
+    scaled = backbone.trainable_variables if backbone is not None else []
+    optimizer = ScaledAdam(scaled, scale=config.backbone_lr_factor, learning_rate=schedule, clipnorm=1.0)
     callbacks = [FreezeFor(config.freeze_epochs, config.backbone_lr_factor)] if config.freeze_epochs else []
     return optimizer, callbacks

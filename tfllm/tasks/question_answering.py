@@ -26,6 +26,8 @@ from tfllm._files import write_text_atomically
 from tfllm.tasks.qa_export import QuestionAnsweringExport, answer_questions, load_qa_export
 
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+# Span models from scratch: an encoder with a span head (`SpanPredictor`), or DrQA's BiLSTM reader (`SpanReader`).
+MODEL_KINDS = ("transformer", "reader")
 
 
 @dataclasses.dataclass
@@ -36,6 +38,7 @@ class QuestionAnsweringConfig:
     validation_data: str = None  # a SQuAD file for early stopping; None: held-out articles of `data`
     encoding: str = "utf-8"
     backbone: str = None  # a backbone directory, pre-training run directory or keras-hub preset
+    model: str = "transformer"  # one of MODEL_KINDS, without a backbone
     vocabulary_size: int = 8000  # WordPiece, learned when no backbone is given
     num_layers: int = 2
     num_heads: int = 4
@@ -166,11 +169,21 @@ def _vocabulary(config, run_dir, questions):
 
 
 def build_model(config, vocabulary_size, num_segments, backbone=None):
-    """The `SpanPredictor`: on `backbone` (its segment table widened to `num_segments`),
-    or on a fresh `EncoderBackbone` of the config's size."""
+    """The span model: a `SpanPredictor` on `backbone` (its segment table widened to `num_segments`)
+    or on a fresh `EncoderBackbone` of the config's size, or a `SpanReader` (`config.model`)."""
     from tfllm.models import EncoderBackbone
     from tfllm.models.span_predictor import SpanPredictor, with_segments
 
+    if config.model not in MODEL_KINDS:
+        raise ValueError(f"unknown model {config.model!r}; expected one of {', '.join(MODEL_KINDS)}")
+    if config.model == "reader":
+        from tfllm.models.span_reader import SpanReader
+
+        if backbone is not None:
+            raise ValueError("the reader model trains from scratch; a backbone needs the transformer model")
+        return SpanReader(vocabulary_size, embedding_dim=config.hidden_dim, hidden_dim=config.hidden_dim,
+                          num_layers=config.num_layers, max_query_length=config.max_query_length,
+                          dropout=config.dropout)
     if backbone is None:
         backbone = EncoderBackbone(
             vocabulary_size, num_layers=config.num_layers, num_heads=config.num_heads,
@@ -263,7 +276,7 @@ class QuestionAnsweringTask:
             callbacks=[*extra_callbacks, *runs.run_callbacks(run_dir, config.patience)],
             verbose=config.verbose, title=f"span model on {source}",
         )
-        metadata = {"app": self.name, "backbone": config.backbone, "trained_on": source,
+        metadata = {"app": self.name, "model": config.model, "backbone": config.backbone, "trained_on": source,
                     "questions": len(train_questions), "max_answer_length": config.max_answer_length,
                     "vocabulary_size": len(vocabulary), "featurizer": featurizer.settings()}
         model = local_copy(model)
@@ -276,7 +289,7 @@ class QuestionAnsweringTask:
         val_losses = history.history.get("val_loss") or [float("nan")]
         epochs_run = len(history.history.get("loss", []))
         return {
-            "command": "train", "backbone": config.backbone, "data": source,
+            "command": "train", "model": config.model, "backbone": config.backbone, "data": source,
             "train_questions": len(train_questions), "val_questions": len(val_questions),
             "train_windows": len(train_targets), "epochs_run": epochs_run, "batch_size": batch_size,
             "best_val_loss": min(val_losses),
@@ -348,6 +361,7 @@ def load_run_export(run_dir):
         FileNotFoundError: the run directory holds no trained model.
     """
     import tfllm.models.span_predictor  # noqa: F401  (registers the model classes)
+    import tfllm.models.span_reader  # noqa: F401
     from tfllm import text
     from tfllm.tasks.span_features import SpanFeaturizer
     from tfllm.training.runs import load_trained_model, read_run_metadata
