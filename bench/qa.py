@@ -1,21 +1,24 @@
-"""SQuAD v1.1: a small BERT pre-trained with tfllm's MLM, fine-tuned on 8k questions, beside the sliding window.
+"""SQuAD v1.1: the QA app's default recipe trained on 8k questions, beside the sliding-window baseline.
 
-    TFLLM_DATA_DIR=../shared/data python bench/qa.py [--pretrain-steps 600] [--epochs 3] [--run-dir runs/bench-qa]
+    TFLLM_DATA_DIR=../shared/data python bench/qa.py [--epochs N] [--run-dir runs/bench-qa]
+    TFLLM_DATA_DIR=../shared/data python bench/qa.py --model transformer               # the encoder from scratch
+    TFLLM_DATA_DIR=../shared/data python bench/qa.py --pretrain-steps 600              # MLM, then fine-tuning
 
 1. The sliding-window baseline (Rajpurkar et al. 2016; `tfllm.metrics.sliding_window`)
    answers `squad/validation.json` (858 questions).
-2. Pre-training: `apps/language_model.py pretrain --objective mlm` on the
-   paragraphs of `squad/train.json` (`--squad-repeats` copies: in-domain text
-   weighs more) and the Gutenberg books of `lm/gutenberg` (one document per
-   paragraph; a WordPiece vocabulary learned on them), a
-   2-layer, 128-d encoder with 256 positions, for `--pretrain-steps` steps.
-   `--pretrain-steps 0` skips it: the encoder then trains from scratch.
-3. Fine-tuning: `apps/qa.py train --data squad/train.json --backbone <run>`
-   with the app's default recipe (a few articles of train.json held out for
-   early stopping), then `apps/qa.py evaluate` on `squad/validation.json`.
+2. With `--pretrain-steps N`: `apps/language_model.py pretrain --objective mlm`
+   on the paragraphs of `squad/train.json` (`--squad-repeats` copies:
+   in-domain text weighs more) and the Gutenberg books of `lm/gutenberg` (one
+   document per paragraph; a WordPiece vocabulary learned on them), a
+   2-layer, 128-d encoder with 256 positions, for N steps; the span model
+   is then the transformer on that encoder (`--backbone`).
+3. Training: `apps/qa.py train --data squad/train.json` with the app's
+   defaults (the BiLSTM reader from scratch unless `--model` or a backbone
+   says otherwise; a few articles of train.json held out for early
+   stopping), then `apps/qa.py evaluate` on `squad/validation.json`.
 
 Prints ONE JSON line: exact match and F1 of the model and of the baseline on
-the same questions, their ratio, and the pre-training and fine-tuning times.
+the same questions, their ratio, and the pre-training and training times.
 """
 
 import argparse
@@ -75,7 +78,10 @@ def write_corpus(path, squad_train, gutenberg, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pretrain-steps", type=int, default=600, help="MLM steps of 32 x 256 tokens (0: none)")
+    parser.add_argument("--pretrain-steps", type=int, default=0,
+                        help="MLM steps of 32 x 256 tokens before fine-tuning the transformer (default 0: none)")
+    parser.add_argument("--model", choices=("transformer", "reader"), default=None,
+                        help="the span model (default: the app's)")
     parser.add_argument("--squad-repeats", type=int, default=4,
                         help="copies of the SQuAD training paragraphs in the pre-training corpus")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: the app's)")
@@ -110,6 +116,7 @@ def main(argv=None):
 
     qa = load_app("qa")
     epochs = ["--epochs", str(args.epochs)] if args.epochs else []
+    epochs += ["--model", args.model] if args.model else []
     started = time.perf_counter()
     trained = run(qa, ["train", "--data", train_file, *backbone, *epochs, "--run-dir", os.path.join(args.run_dir, "qa"),
                        "--export-dir", os.path.join(args.run_dir, "export")])
@@ -117,6 +124,7 @@ def main(argv=None):
     report = run(qa, ["evaluate", "--model-dir", trained["export_path"], "--data", validation_file, "--no-baseline"])
     print(json.dumps({
         "benchmark": "qa_squad_v1.1",
+        "model": trained["model"],
         "validation_questions": report["questions"],
         "train_questions": trained["train_questions"],
         "exact_match": report["exact_match"], "f1": report["f1"],

@@ -13,6 +13,15 @@ _SIZES = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermedi
 _RATES = ("learning_rate", "warmup_fraction", "backbone_lr_factor", "dropout")
 
 
+def _default_help(defaults, name):
+    """`(default: X)`, or the recipe of each model kind where the config leaves the setting to it."""
+    from tfllm.tasks.question_answering import RECIPES
+
+    if getattr(defaults, name) is not None:
+        return "(default: %(default)s)"
+    return "(default: " + ", ".join(f"{recipe[name]} for the {kind}" for kind, recipe in RECIPES.items()) + ")"
+
+
 @dataclasses.dataclass
 class QuestionAnsweringApp(App):
     """`App` over a `QuestionAnsweringTask`: SQuAD files in, answers with character offsets out."""
@@ -33,17 +42,17 @@ class QuestionAnsweringApp(App):
 
         model = parser.add_argument_group("model and windows")
         model.add_argument("--model", default=defaults.model, metavar="KIND",
-                           help=f"the span model trained from scratch: one of {', '.join(MODEL_KINDS)} "
-                                "(transformer: an encoder with a span head, the kind --backbone fine-tunes; "
-                                "reader: a BiLSTM reader with question-matching features; default: %(default)s)")
+                           help=f"one of {', '.join(MODEL_KINDS)}: an encoder with a span head (the model "
+                                "--backbone fine-tunes), or a BiLSTM reader with question-matching features "
+                                "(default: the transformer with --backbone, else the reader)")
         for name in _SIZES:
             flag = "--" + name.replace("_", "-")
             model.add_argument(flag, type=arguments.positive_int, default=getattr(defaults, name),
-                               help="(default: %(default)s)")
+                               help=_default_help(defaults, name))
         for name in _RATES:
             kind = arguments.positive_float if name != "dropout" else float
             model.add_argument("--" + name.replace("_", "-"), type=kind, default=getattr(defaults, name),
-                               help="(default: %(default)s)")
+                               help=_default_help(defaults, name))
         parser.add_argument("--val-fraction", type=arguments.fraction, default=defaults.val_fraction,
                             help="share of the articles held out when there is no --validation-data "
                                  "(default: %(default)s)")
@@ -75,11 +84,11 @@ class QuestionAnsweringApp(App):
         if args.doc_stride > args.max_seq_length - args.max_query_length - 3:
             raise cli.UsageError(f"--doc-stride {args.doc_stride} is longer than a window's context "
                                  f"({args.max_seq_length - args.max_query_length - 3} tokens)")
-        if not 0.0 <= args.dropout < 1.0:
+        if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
             raise cli.UsageError(f"--dropout must be in [0, 1), got {args.dropout}")
         from tfllm.tasks.question_answering import MODEL_KINDS
 
-        if args.model not in MODEL_KINDS:
+        if args.model is not None and args.model not in MODEL_KINDS:
             raise cli.UsageError(f"unknown model {args.model!r}; expected one of {', '.join(MODEL_KINDS)}")
         if args.model == "reader" and getattr(args, "backbone", None):
             raise cli.UsageError("--backbone fine-tunes an encoder: use it with --model transformer")

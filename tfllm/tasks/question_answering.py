@@ -28,6 +28,9 @@ from tfllm.tasks.qa_export import QuestionAnsweringExport, answer_questions, loa
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 # Span models from scratch: an encoder with a span head (`SpanPredictor`), or DrQA's BiLSTM reader (`SpanReader`).
 MODEL_KINDS = ("transformer", "reader")
+# What each kind trains with where the config leaves it None (docs/question_answering.md, "Benchmark").
+RECIPES = {"transformer": {"num_layers": 2, "dropout": 0.1, "learning_rate": 1e-3},
+           "reader": {"num_layers": 3, "dropout": 0.3, "learning_rate": 2e-3}}
 
 
 @dataclasses.dataclass
@@ -38,13 +41,13 @@ class QuestionAnsweringConfig:
     validation_data: str = None  # a SQuAD file for early stopping; None: held-out articles of `data`
     encoding: str = "utf-8"
     backbone: str = None  # a backbone directory, pre-training run directory or keras-hub preset
-    model: str = "transformer"  # one of MODEL_KINDS, without a backbone
+    model: str = None  # one of MODEL_KINDS; None: the transformer on a backbone, the reader from scratch
     vocabulary_size: int = 8000  # WordPiece, learned when no backbone is given
-    num_layers: int = 2
+    num_layers: int = None  # None: the model kind's (RECIPES)
     num_heads: int = 4
     hidden_dim: int = 128
     intermediate_dim: int = 512
-    dropout: float = 0.1
+    dropout: float = None  # None: the model kind's
     max_seq_length: int = 256
     doc_stride: int = 96
     max_query_length: int = 32
@@ -52,7 +55,7 @@ class QuestionAnsweringConfig:
     mark_matches: bool = True  # segment id 2 for context words the question holds (span_features)
     epochs: int = 4
     batch_size: int = 32
-    learning_rate: float = 1e-3
+    learning_rate: float = None  # None: the model kind's
     warmup_fraction: float = 0.1
     backbone_lr_factor: float = 1.0
     freeze_epochs: int = 0
@@ -63,6 +66,15 @@ class QuestionAnsweringConfig:
     run_dir: str = None
     export: bool = True
     verbose: object = "auto"
+
+    def resolved(self):
+        """A copy with the model kind and its recipe filled in: `model` defaults to the transformer
+        when a backbone is given and to the reader from scratch; None settings take `RECIPES[model]`."""
+        kind = self.model or ("transformer" if self.backbone else "reader")
+        if kind not in MODEL_KINDS:
+            raise ValueError(f"unknown model {kind!r}; expected one of {', '.join(MODEL_KINDS)}")
+        recipe = {name: value for name, value in RECIPES[kind].items() if getattr(self, name) is None}
+        return dataclasses.replace(self, model=kind, **recipe)
 
 
 def squad_references(questions):
@@ -174,8 +186,7 @@ def build_model(config, vocabulary_size, num_segments, backbone=None):
     from tfllm.models import EncoderBackbone
     from tfllm.models.span_predictor import SpanPredictor, with_segments
 
-    if config.model not in MODEL_KINDS:
-        raise ValueError(f"unknown model {config.model!r}; expected one of {', '.join(MODEL_KINDS)}")
+    config = config.resolved()
     if config.model == "reader":
         from tfllm.models.span_reader import SpanReader
 
@@ -248,6 +259,7 @@ class QuestionAnsweringTask:
         from tfllm.training import global_batch_size, is_chief, local_copy, runs
 
         strategy = strategy or tf.distribute.get_strategy()
+        config = config.resolved()
         keras.utils.set_random_seed(config.seed)
         train_questions, val_questions, source = self.load_questions(config)
         run_dir = runs.prepare_run_dir(config.run_dir)
