@@ -9,7 +9,8 @@
 
 Question and context are packed as BERT inputs (`[CLS] q [SEP] c [SEP]`,
 segment ids 0 and 1); contexts longer than a window are split into
-overlapping windows (`--doc-stride`); an encoder with a span head predicts
+overlapping windows (`--doc-stride`); a span model (by default a BiLSTM reader
+with question-matching features; with `--backbone`, an encoder with a span head) predicts
 start and end logits, and the best span over all windows (at most
 `--max-answer-length` tokens) is mapped back to character offsets of the
 context. Evaluation prints SQuAD exact match and F1 beside the sliding-window
