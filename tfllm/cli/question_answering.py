@@ -86,12 +86,6 @@ class QuestionAnsweringApp(App):
                                  f"({args.max_seq_length - args.max_query_length - 3} tokens)")
         if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
             raise cli.UsageError(f"--dropout must be in [0, 1), got {args.dropout}")
-        from tfllm.tasks.question_answering import MODEL_KINDS
-
-        if args.model is not None and args.model not in MODEL_KINDS:
-            raise cli.UsageError(f"unknown model {args.model!r}; expected one of {', '.join(MODEL_KINDS)}")
-        if args.model == "reader" and getattr(args, "backbone", None):
-            raise cli.UsageError("--backbone fine-tunes an encoder: use it with --model transformer")
         settings = {name: getattr(args, name) for name in (*_SIZES, *_RATES)}
         settings.update({name: getattr(args, name) for name in ("model", "val_fraction", "seed", "export_dir",
                                                                 "run_dir", "export")})
@@ -99,7 +93,12 @@ class QuestionAnsweringApp(App):
             settings.update({name: getattr(args, name) for name in ("data", "validation_data", "encoding",
                                                                     "backbone")})
         base = self.task.demo_config if demo else self.task.config
-        return self.task.make_config(base, **settings)
+        config = self.task.make_config(base, **settings)
+        try:
+            config.resolved()  # an unknown model kind, or the reader given a backbone
+        except ValueError as error:
+            raise cli.UsageError(str(error)) from None
+        return config
 
     def train_command(self, args, demo):
         from tfllm.tasks.qa_export import answer_questions

@@ -73,6 +73,9 @@ class QuestionAnsweringConfig:
         kind = self.model or ("transformer" if self.backbone else "reader")
         if kind not in MODEL_KINDS:
             raise ValueError(f"unknown model {kind!r}; expected one of {', '.join(MODEL_KINDS)}")
+        if kind == "reader" and self.backbone:
+            raise ValueError("the reader trains from scratch; a backbone needs the transformer: "
+                             "use it with --model transformer")
         recipe = {name: value for name, value in RECIPES[kind].items() if getattr(self, name) is None}
         return dataclasses.replace(self, model=kind, **recipe)
 
@@ -181,17 +184,15 @@ def _vocabulary(config, run_dir, questions):
 
 
 def build_model(config, vocabulary_size, num_segments, backbone=None):
-    """The span model: a `SpanPredictor` on `backbone` (its segment table widened to `num_segments`)
-    or on a fresh `EncoderBackbone` of the config's size, or a `SpanReader` (`config.model`)."""
+    """The span model of a resolved config (`QuestionAnsweringConfig.resolved`): a `SpanPredictor` on
+    `backbone` (its segment table widened to `num_segments`) or on a fresh `EncoderBackbone` of the
+    config's size, or a `SpanReader` (`config.model`)."""
     from tfllm.models import EncoderBackbone
     from tfllm.models.span_predictor import SpanPredictor, with_segments
 
-    config = config.resolved()
     if config.model == "reader":
         from tfllm.models.span_reader import SpanReader
 
-        if backbone is not None:
-            raise ValueError("the reader model trains from scratch; a backbone needs the transformer model")
         return SpanReader(vocabulary_size, embedding_dim=config.hidden_dim, hidden_dim=config.hidden_dim,
                           num_layers=config.num_layers, max_query_length=config.max_query_length,
                           dropout=config.dropout)
